@@ -1,0 +1,135 @@
+"""Progress of long jobs (preprocessing, training): a thread-safe object a UI polls, a terminal bar.
+
+The worker calls `start`, `advance`/`update`, and `finish`; it checks `cancelled` (or calls
+`raise_if_cancelled`) between units of work. A UI thread calls `snapshot()` and `cancel()`.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, Optional, TextIO
+
+
+class Cancelled(Exception):
+    """Raised by `raise_if_cancelled` once `cancel()` was called."""
+
+
+class Progress:
+    """Step counter with rate/ETA, free-form fields (loss, last preview, ...) and cancellation."""
+
+    def __init__(self, total: int = 0, description: str = "", stream: Optional[TextIO] = None,
+                 min_interval: float = 0.2):
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._stream = stream
+        self._min_interval = min_interval
+        self._last_draw = 0.0
+        self.start(total, description)
+
+    # -- worker side ---------------------------------------------------------------------------
+    def start(self, total: int, description: str = "", step: int = 0) -> None:
+        with self._lock:
+            self.total = int(total)
+            self.description = description
+            self.step = int(step)
+            self._first_step = int(step)
+            self.started_at = time.monotonic()
+            self.finished = False
+            self.error: Optional[str] = None
+            self.message = ""
+            self.fields: dict[str, Any] = {}
+        self._draw(force=True)
+
+    def update(self, step: Optional[int] = None, message: Optional[str] = None, **fields: Any) -> None:
+        """Set the absolute step and/or fields such as `loss=0.1` or `preview='a.png'`."""
+        with self._lock:
+            if step is not None:
+                self.step = int(step)
+            if message is not None:
+                self.message = message
+            self.fields.update(fields)
+        self._draw()
+
+    def advance(self, n: int = 1, **fields: Any) -> None:
+        self.update(step=self.step + n, **fields)
+
+    def finish(self, message: str = "", error: Optional[str] = None) -> None:
+        with self._lock:
+            self.finished = True
+            self.message = message or self.message
+            self.error = error
+        self._draw(force=True)
+        if self._stream is not None:
+            self._stream.write("\n")
+            self._stream.flush()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("cancelled by the user")
+
+    # -- UI side -------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def reset_cancel(self) -> None:
+        self._cancel.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able copy of the current state."""
+        with self._lock:
+            elapsed = time.monotonic() - self.started_at
+            done = self.step - self._first_step
+            rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
+            remaining = max(self.total - self.step, 0)
+            eta = remaining / rate if rate > 0 else None
+            return {
+                "description": self.description, "step": self.step, "total": self.total,
+                "fraction": (self.step / self.total) if self.total else 0.0,
+                "elapsed": elapsed, "rate": rate, "eta": eta, "finished": self.finished,
+                "cancelled": self._cancel.is_set(), "error": self.error, "message": self.message,
+                **{k: v for k, v in self.fields.items()},
+            }
+
+    # -- terminal ------------------------------------------------------------------------------
+    def _draw(self, force: bool = False) -> None:
+        if self._stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self._min_interval:
+            return
+        self._last_draw = now
+        self._stream.write("\r" + format_line(self.snapshot()))
+        self._stream.flush()
+
+
+def format_line(s: dict[str, Any], width: int = 24) -> str:
+    """One terminal line: `desc [#####.....] 12/100 3.1 it/s ETA 0:28 loss=0.1234`."""
+    filled = int(width * min(max(s["fraction"], 0.0), 1.0))
+    bar = "#" * filled + "." * (width - filled)
+    parts = [s["description"], f"[{bar}]", f"{s['step']}/{s['total']}"]
+    if s["rate"]:
+        parts.append(f"{s['rate']:.2f} it/s" if s["rate"] >= 1 else f"{1 / s['rate']:.2f} s/it")
+    if s["eta"] is not None and not s["finished"]:
+        parts.append(f"ETA {format_seconds(s['eta'])}")
+    if isinstance(s.get("loss"), float):
+        parts.append(f"loss={s['loss']:.4f}")
+    if s["message"]:
+        parts.append(s["message"])
+    return " ".join(p for p in parts if p)[:160].ljust(80)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def terminal_progress(total: int = 0, description: str = "") -> Progress:
+    """A Progress that draws a bar on stderr."""
+    return Progress(total, description, stream=sys.stderr)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create ./.venv with everything the standalone host needs; `--test` adds the test tools.
+# Usage: bash tools/setup_env.sh [--test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# CPU build of torch first, then hold it with the constraints file for every later install.
+.venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" "torch==2.13.0"
+req=requirements-standalone.txt
+[ "${1:-}" = "--test" ] && req=requirements-test.txt
+"${PIP[@]}" -c constraints.txt -r "$req"
+"${PIP[@]}" -c constraints.txt --no-deps "stable-diffusion-sdkit==2.1.5" "open-clip-torch==3.3.0"
+.venv/bin/python -c "import torch, ldm, transformers, open_clip; print('environment ready: torch', torch.__version__)" 2>&1 | tail -1
