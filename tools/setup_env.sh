@@ -12,4 +12,4 @@ req=requirements-standalone.txt
 [ "${1:-}" = "--test" ] && req=requirements-test.txt
 "${PIP[@]}" -c constraints.txt -r "$req"
 "${PIP[@]}" -c constraints.txt --no-deps "stable-diffusion-sdkit==2.1.5" "open-clip-torch==3.3.0"
-.venv/bin/python -c "import torch, ldm, transformers, open_clip; print('environment ready: torch', torch.__version__)" 2>&1 | tail -1
+.venv/bin/python -c "import importlib.util, torch, ldm, transformers; assert importlib.util.find_spec('open_clip'); print('environment ready: torch', torch.__version__)"
