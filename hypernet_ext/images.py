@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 import numpy as np
-from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, UnidentifiedImageError
 
 from .errors import HypernetError
 
@@ -108,8 +108,10 @@ def _decode(path: Path, im: Image.Image, keep_alpha: bool, bg: tuple[int, int, i
             max_pixels: int, draft_size: tuple[int, int] | None) -> Image.Image:
     if getattr(im, "n_frames", 1) > 1:
         im.seek(0)
+    orientation = _orientation(im)
     if draft_size is not None and im.format == "JPEG":
-        im.draft(None, (max(1, int(draft_size[0])), max(1, int(draft_size[1]))))
+        want = (max(1, int(draft_size[0])), max(1, int(draft_size[1])))
+        im.draft(None, want[::-1] if orientation in _SWAPS_AXES else want)
     width, height = im.size
     if width < 1 or height < 1:
         raise ImageReadError(path, f"has an empty size {width}x{height}")
@@ -118,22 +120,31 @@ def _decode(path: Path, im: Image.Image, keep_alpha: bool, bg: tuple[int, int, i
                                    f"limit of {max_pixels:,}; downscale it first or raise the pixel limit")
     im.load()
     out = to_rgb_or_rgba(im, keep_alpha=keep_alpha, background=bg)
-    out = _exif_transpose(im, out)
+    out = _apply_orientation(out, orientation)
     if out is im:
         out = im.copy()
     return out
 
 
-def _exif_transpose(source: Image.Image, image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation of `source` to `image`; a broken EXIF block leaves it as is."""
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1-8); 1 when absent or unreadable."""
     try:
-        orientation = source.getexif().get(0x0112, 1)
+        value = int(im.getexif().get(0x0112, 1))
     except Exception:  # noqa: BLE001 - unreadable EXIF is not worth losing the picture over
-        return image
-    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+_SWAPS_AXES = (5, 6, 7, 8)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
               6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-              8: Image.Transpose.ROTATE_90}.get(orientation)
+              8: Image.Transpose.ROTATE_90}
+
+
+def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    """Turn `image` upright as its EXIF orientation says."""
+    method = _TRANSPOSE.get(orientation)
     return image.transpose(method) if method is not None else image
 
 

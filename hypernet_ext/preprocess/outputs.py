@@ -1,0 +1,84 @@
+"""Output names and atomic writes for preprocessed images and their captions.
+
+Names are `<index:05>-<subindex>-<stem>.png`: `index` is the source's position in the sorted listing,
+`subindex` counts that source's outputs (tiles, crops), and flipped copies add `-flip` (mirrored
+left-right) or `-vflip` (upside down). Captions sit next to each image as `<same stem>.txt`. Focal-point debug images go to a
+`focal-debug/` sub-folder so they never end up in a training set.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import HypernetError
+
+DEBUG_FOLDER = "focal-debug"
+_UNSAFE = re.compile(r"[^\w.\-]+")
+
+
+class OutputWriteError(HypernetError):
+    """An output file could not be written (disk full, permissions, ...)."""
+
+
+def safe_stem(source: Path, root: Path) -> str:
+    """The source's path below `root` without suffix, as one file-name-safe string."""
+    relative = source.relative_to(root).with_suffix("")
+    stem = "_".join(relative.parts)
+    return _UNSAFE.sub("_", stem).strip("._") or "image"
+
+
+def output_name(index: int, subindex: int, stem: str, variant: str = "") -> str:
+    return f"{index:05d}-{subindex}-{stem}{'-' + variant if variant else ''}.png"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic(path, lambda f: f.write(data))
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Save as PNG via a temporary file in the same folder and os.replace."""
+    _atomic(path, lambda f: image.save(f, format="PNG"))
+
+
+def save_caption(text: str, path: Path) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; "
+                               "check the destination folder is writable and has free space") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def read_existing_caption(source: Path) -> str:
+    """The text of `<source stem>.txt` next to the source, or "" when there is none."""
+    caption = source.with_suffix(".txt")
+    try:
+        return caption.read_text(encoding="utf-8", errors="replace").strip()
+    except (FileNotFoundError, IsADirectoryError):
+        return ""
+    except OSError as exc:
+        raise HypernetError(f"cannot read caption {caption.name}: {exc.strerror or exc}") from None
