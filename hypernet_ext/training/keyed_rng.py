@@ -2,14 +2,14 @@
 
 Training must resume exactly, so nothing in the data pipeline draws from a global RNG or depends on
 how many numbers were drawn before. Every decision (epoch order, template line, tag shuffle and
-dropout, flip, latent noise) gets its own stream from `keyed_rng(seed, PURPOSE, step, slot, ...)`.
+dropout, flip, latent noise) gets its own stream from `keyed_rng(seed, PURPOSE, *keys)` (keys such as epoch or sample number).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-# Purpose codes: distinct streams for distinct decisions made with the same (seed, step, slot).
+# Purpose codes: distinct streams for distinct decisions made with the same (seed, keys).
 ORDER = 1
 BATCH_ORDER = 2
 PADDING = 3

@@ -1,0 +1,93 @@
+"""Text conditioning cached by exact prompt text.
+
+Hypernetworks only change what enters the UNet's attention layers, never the text encoder, so a
+prompt's conditioning never changes during training. Prompts that are fixed for the whole run
+(one template line, no tag shuffle or dropout) are pinned; the others go through a bounded LRU.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Iterable, Sequence
+
+import torch
+
+Encoder = Callable[[list[str]], torch.Tensor]
+
+
+def stack_conditioning(rows: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack (T_i, D) rows into (B, T, D); shorter rows repeat their last token vector (webui rule)."""
+    longest = max(r.shape[0] for r in rows)
+    padded = [r if r.shape[0] == longest
+              else torch.cat([r, r[-1:].expand(longest - r.shape[0], -1)], dim=0) for r in rows]
+    return torch.stack(padded)
+
+
+class TextConditionCache:
+    """Conditioning per exact text: pinned entries plus an LRU of at most `capacity` others.
+
+    `misses` counts texts run through the encoder; `hits` counts looked-up texts that were not
+    (found in the cache, or a repeat of a text earlier in the same batch)."""
+
+    def __init__(self, encode: Encoder, capacity: int = 256, chunk_size: int = 16):
+        self._encode = encode
+        self.capacity = max(0, int(capacity))
+        self.chunk_size = max(1, int(chunk_size))
+        self._pinned: dict[str, torch.Tensor] = {}
+        self._lru: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def _encode_texts(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            for start in range(0, len(texts), self.chunk_size):
+                chunk = texts[start:start + self.chunk_size]
+                cond = self._encode(list(chunk)).detach()
+                out.update({t: cond[i].clone() for i, t in enumerate(chunk)})
+        self.misses += len(texts)
+        return out
+
+    def pin(self, texts: Iterable[str]) -> None:
+        """Encode (once per distinct text) and keep these texts for the whole run."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._pinned))
+        from_lru = [t for t in missing if t in self._lru]
+        for t in from_lru:
+            self._pinned[t] = self._lru.pop(t)
+        todo = [t for t in missing if t not in self._pinned]
+        if todo:
+            self._pinned.update(self._encode_texts(todo))
+
+    def get_batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """(B, T, D) conditioning for `texts`, encoding only the texts not cached yet (in one call)."""
+        found: dict[str, torch.Tensor] = {}
+        for t in texts:
+            row = self._lookup(t)
+            if row is not None:
+                found[t] = row
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        self.hits += len(texts) - len(missing)
+        if missing:
+            fresh = self._encode_texts(missing)
+            found.update(fresh)
+            self._remember(fresh)
+        return stack_conditioning([found[t] for t in texts])
+
+    def _lookup(self, text: str):
+        row = self._pinned.get(text)
+        if row is None and text in self._lru:
+            self._lru.move_to_end(text)
+            row = self._lru[text]
+        return row
+
+    def _remember(self, fresh: dict[str, torch.Tensor]) -> None:
+        if self.capacity == 0:
+            return
+        for text, row in fresh.items():
+            self._lru[text] = row
+            self._lru.move_to_end(text)
+        while len(self._lru) > self.capacity:
+            self._lru.popitem(last=False)
+
+    def info(self) -> dict:
+        return {"hits": self.hits, "misses": self.misses, "pinned": len(self._pinned),
+                "cached": len(self._lru), "capacity": self.capacity}
