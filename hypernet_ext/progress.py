@@ -39,7 +39,8 @@ class Progress:
             self.error: Optional[str] = None
             self.message = ""
             self.fields: dict[str, Any] = {}
-        self._draw(force=True)
+        if total:
+            self._draw(force=True)
 
     def update(self, step: Optional[int] = None, message: Optional[str] = None, **fields: Any) -> None:
         """Set the absolute step and/or fields such as `loss=0.1` or `preview='a.png'`."""
@@ -59,8 +60,8 @@ class Progress:
             self.finished = True
             self.message = message or self.message
             self.error = error
-        self._draw(force=True)
-        if self._stream is not None:
+        if self._stream is not None and self._last_draw:
+            self._draw(force=True)
             self._stream.write("\n")
             self._stream.flush()
 

@@ -1,0 +1,53 @@
+"""The polled progress object and its terminal line."""
+import io
+import threading
+
+import pytest
+
+from hypernet_ext.progress import Cancelled, Progress, format_line, format_seconds
+
+
+def test_snapshot_tracks_steps_fields_and_eta():
+    progress = Progress(10, "job")
+    progress.update(step=4, loss=0.25, preview="a.png")
+    snap = progress.snapshot()
+    assert (snap["step"], snap["total"], snap["fraction"]) == (4, 10, 0.4)
+    assert snap["loss"] == 0.25 and snap["preview"] == "a.png"
+    assert snap["rate"] > 0 and snap["eta"] is not None and snap["eta"] >= 0
+    progress.advance(2)
+    assert progress.snapshot()["step"] == 6
+    progress.finish("done")
+    snap = progress.snapshot()
+    assert snap["finished"] and snap["message"] == "done" and snap["error"] is None
+
+
+def test_cancel_from_another_thread():
+    progress = Progress(5)
+    assert not progress.cancelled
+    thread = threading.Thread(target=progress.cancel)
+    thread.start()
+    thread.join()
+    assert progress.snapshot()["cancelled"]
+    with pytest.raises(Cancelled):
+        progress.raise_if_cancelled()
+    progress.reset_cancel()
+    progress.raise_if_cancelled()
+
+
+def test_terminal_bar_draws_only_with_a_total():
+    stream = io.StringIO()
+    progress = Progress(0, "idle", stream=stream)
+    progress.finish()
+    assert stream.getvalue() == ""
+    progress = Progress(4, "work", stream=stream, min_interval=0)
+    progress.update(step=2, loss=0.5)
+    progress.finish("ok")
+    text = stream.getvalue()
+    assert "work [############............] 2/4" in text and "loss=0.5000" in text and text.endswith("\n")
+
+
+def test_format_helpers():
+    line = format_line({"description": "d", "fraction": 1.5, "step": 3, "total": 2, "rate": 0.5, "eta": None,
+                        "finished": True, "message": "m"})
+    assert "[########################]" in line and "2.00 s/it" in line
+    assert format_seconds(59.6) == "1:00" and format_seconds(3725) == "1:02:05"
