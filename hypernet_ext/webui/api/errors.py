@@ -1,0 +1,36 @@
+"""Turn the extension's errors into 4xx JSON responses instead of the webui's generic 500."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from fastapi import HTTPException
+
+from ...errors import HypernetError
+
+
+class ConflictError(HypernetError):
+    """The request would overwrite something that exists (HTTP 409)."""
+
+
+class NotFoundError(HypernetError):
+    """The request names something that does not exist (HTTP 404)."""
+
+
+def status_for(exc: Exception) -> int:
+    if isinstance(exc, ConflictError):
+        return 409
+    if isinstance(exc, NotFoundError):
+        return 404
+    return 400
+
+
+def json_errors(func: Callable) -> Callable:
+    """Run a route; `HypernetError` becomes an HTTPException with the message as `detail`."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except HypernetError as exc:
+            raise HTTPException(status_code=status_for(exc), detail=str(exc)) from None
+    return wrapper

@@ -1,0 +1,59 @@
+"""Webui callback wiring: one function per webui event, registered by `register_callbacks`."""
+from __future__ import annotations
+
+from typing import Any
+
+from modules import script_callbacks
+
+from . import settings
+from .infotext import restore_prompt
+from .runtime import runtime
+
+
+def before_ui() -> None:
+    """After the webui registered its defaults: replace the built-in handler and page."""
+    from .cards import install_page
+    from .network import install_network
+    install_network(runtime)
+    install_page(runtime)
+
+
+def app_started(demo: Any, app: Any) -> None:
+    from .api import mount_api
+    mount_api(app)
+
+
+def model_loaded(sd_model: Any) -> None:
+    runtime.on_model_loaded(sd_model)
+
+
+def infotext_pasted(infotext: str, params: dict) -> None:
+    library = runtime.library
+    names = set(library.names())
+    restore_prompt(params, known=names.__contains__, name_for_hash=runtime.name_for_hash)
+
+
+def script_unloaded() -> None:
+    runtime.detach()
+
+
+CALLBACKS = (
+    ("on_before_ui", before_ui),
+    ("on_ui_settings", settings.register_settings),
+    ("on_app_started", app_started),
+    ("on_model_loaded", model_loaded),
+    ("on_infotext_pasted", infotext_pasted),
+    ("on_script_unloaded", script_unloaded),
+)
+
+
+def register_callbacks() -> None:
+    """Register every callback with the webui (runs each time the webui loads our script)."""
+    for hook_name, callback in CALLBACKS:
+        register = getattr(script_callbacks, hook_name, None)
+        if register is None:  # a fork without this hook: that feature is simply unavailable
+            continue
+        try:
+            register(callback, name="hypernet_ext")
+        except TypeError:  # webui versions before 1.8 take no `name`
+            register(callback)

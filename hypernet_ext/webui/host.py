@@ -1,0 +1,139 @@
+"""`WebuiHost`: the training host (see `hypernet_ext.training.host.TrainingHost`) on the webui's model.
+
+Works on the loaded ldm `LatentDiffusion` (SD1/SD2): the VAE through `encode_first_stage` /
+`get_first_stage_encoding`, text through `cond_stage_model` (the webui's hijacked embedder, so
+emphasis and long prompts behave as in txt2img), the UNet through `apply_model`. The webui's
+attention optimisation stays in place; hypernetworks attach with hooks on `to_k`/`to_v`.
+Previews run the webui's own txt2img with extra networks disabled, so the attachment the trainer
+holds is the only hypernetwork in effect.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Optional
+
+import torch
+
+from ..errors import HypernetError
+from ..training.host import PreviewParams
+from .runtime import model_unet, runtime
+
+SDXL_MESSAGE = ("Training on SDXL is not supported yet: load an SD1.x or SD2.x checkpoint to train. "
+                "Applying existing hypernetworks to SDXL works.")
+
+
+class UnsupportedModelError(HypernetError):
+    """The loaded checkpoint cannot be used for training."""
+
+
+def _autocast():
+    try:
+        from modules import devices
+    except ImportError:
+        return contextlib.nullcontext()
+    return devices.autocast()
+
+
+class WebuiHost:
+    """TrainingHost over `shared.sd_model` (or the model passed in)."""
+
+    latent_downscale = 8
+
+    def __init__(self, sd_model: Any = None):
+        from modules import shared
+        model = shared.sd_model if sd_model is None else sd_model
+        check_trainable(model)
+        self.sd_model = model
+        self.unet = model_unet(model)
+        first = next(self.unet.parameters())
+        self.device = first.device if _device() is None else _device()
+        self.dtype = first.dtype
+        self.parameterization = str(getattr(model, "parameterization", "eps"))
+        self.alphas_cumprod = model.alphas_cumprod.detach().to("cpu", torch.float32)
+        self.attention_widths = runtime.model_widths(model)
+        self.latent_channels = int(getattr(model, "latent_channels", 4) or 4)
+        info = getattr(model, "sd_checkpoint_info", None)
+        self.model_name = getattr(info, "name_for_extra", None) or getattr(info, "name", None)
+        self.model_hash = getattr(model, "sd_model_hash", None) or getattr(info, "shorthash", None)
+
+    def encode_latent_distribution(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        model = self.sd_model
+        vae_dtype = _vae_dtype(model, pixels.dtype)
+        with torch.no_grad(), _autocast():
+            posterior = model.encode_first_stage(pixels.to(self.device, vae_dtype))
+        mean = getattr(posterior, "mean", None)
+        std = getattr(posterior, "std", None)
+        if mean is None or std is None:  # a deterministic first stage: the encoding is the mean
+            latent = model.get_first_stage_encoding(posterior)
+            return latent.float(), torch.zeros_like(latent, dtype=torch.float32)
+        scaled_mean = model.get_first_stage_encoding(mean)
+        scale = float(getattr(model, "scale_factor", 1.0))
+        return scaled_mean.float(), (std * scale).float()
+
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        with torch.no_grad(), _autocast():
+            cond = self.sd_model.cond_stage_model(list(captions))
+        if isinstance(cond, dict):  # sgm-style embedders return a dict; SD1/2 return a tensor
+            cond = cond["crossattn"]
+        return cond.to(self.device, self.dtype)
+
+    def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        with _autocast():
+            out = self.sd_model.apply_model(noisy_latents.to(self.device, self.dtype),
+                                            timesteps.to(self.device), cond.to(self.device, self.dtype))
+        return out.to(noisy_latents.dtype)
+
+    def generate_preview(self, params: PreviewParams):
+        """Render with the webui's txt2img (extra networks disabled: only the attachment applies)."""
+        from modules import processing, shared
+        p = processing.StableDiffusionProcessingTxt2Img(
+            sd_model=self.sd_model, do_not_save_grid=True, do_not_save_samples=True)
+        p.disable_extra_networks = True
+        p.prompt, p.negative_prompt = params.prompt, params.negative_prompt
+        p.steps, p.cfg_scale, p.seed = int(params.steps), float(params.cfg_scale), int(params.seed)
+        p.width, p.height = int(params.width), int(params.height)
+        if params.sampler:
+            p.sampler_name = params.sampler
+        try:
+            processed = processing.process_images(p)
+        finally:
+            close = getattr(p, "close", None)
+            if callable(close):
+                close()
+        image = processed.images[0] if processed is not None and processed.images else None
+        state = getattr(shared, "state", None)
+        if image is not None and hasattr(state, "assign_current_image"):
+            state.assign_current_image(image)
+        return image
+
+
+def check_trainable(model: Any) -> None:
+    """Raise `UnsupportedModelError` with the fix when the model cannot be trained on."""
+    if model is None:
+        raise UnsupportedModelError("No checkpoint is loaded; select an SD1.x or SD2.x checkpoint first.")
+    if getattr(model, "is_sdxl", False):
+        raise UnsupportedModelError(SDXL_MESSAGE)
+    if getattr(model, "is_sd3", False):
+        raise UnsupportedModelError("SD3 checkpoints have no cross-attention layers a hypernetwork can "
+                                    "attach to; load an SD1.x or SD2.x checkpoint to train.")
+    if model_unet(model) is None or not hasattr(model, "apply_model"):
+        raise UnsupportedModelError("The loaded model is not a Stable Diffusion LatentDiffusion model; "
+                                    "load an SD1.x or SD2.x checkpoint to train.")
+    if getattr(model, "conditioning_key", "crossattn") not in ("crossattn", None):
+        raise UnsupportedModelError("Inpainting/depth checkpoints need extra image conditioning and "
+                                    "cannot be used for training; load a plain SD1.x or SD2.x checkpoint.")
+
+
+def _device() -> Optional[torch.device]:
+    try:
+        from modules import devices
+    except ImportError:
+        return None
+    device = getattr(devices, "device", None)
+    return torch.device(device) if device is not None else None
+
+
+def _vae_dtype(model: Any, default: torch.dtype) -> torch.dtype:
+    first_stage = getattr(model, "first_stage_model", None)
+    parameter = next(first_stage.parameters(), None) if first_stage is not None else None
+    return parameter.dtype if parameter is not None else default
