@@ -1,0 +1,65 @@
+"""The standalone UI: Create / Preprocess / Train / Resume panels plus Generate, on 127.0.0.1 only."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..jobs import JobManager
+from . import generate_panel
+from .context import PanelContext, TrainDefaults
+from .panels import build_panel_tabs, panels_javascript
+
+HOST_ADDRESS = "127.0.0.1"
+TITLE = "hypernet-ext"
+
+
+@dataclass
+class StandaloneSettings:
+    model: str = "tiny"
+    hypernetwork_dir: str = "hypernetworks"
+    log_dir: str = "training-runs"
+    device: str = "cpu"
+
+
+def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None) -> PanelContext:
+    """A PanelContext over one standalone host (loaded now unless given)."""
+    if host is None:
+        from ..standalone import load_host
+        host = load_host(settings.model, device=settings.device)
+    Path(settings.hypernetwork_dir).expanduser().mkdir(parents=True, exist_ok=True)
+    model_lock = threading.Lock()
+    size = 64 if settings.model == "tiny" else 512
+    defaults = TrainDefaults(width=size, height=size, steps=1000 if settings.model == "tiny" else 10000)
+    return PanelContext(
+        hypernetwork_dirs=lambda: [str(Path(settings.hypernetwork_dir).expanduser())],
+        log_dir=lambda: str(Path(settings.log_dir).expanduser()),
+        host=lambda: host, model_widths=lambda: tuple(host.attention_widths),
+        jobs=JobManager(job_lock=lambda: model_lock), defaults=defaults, model_lock=model_lock,
+        generate_available=True)
+
+
+def build_app(ctx: PanelContext, generate_size: int = 64):
+    """The gradio Blocks of the standalone UI."""
+    import gradio as gr
+    with gr.Blocks(title=TITLE, analytics_enabled=False, elem_id="hnx_app") as demo:
+        gr.Markdown(f"## {TITLE}: create, preprocess, train and apply hypernetworks")
+        with gr.Tabs(elem_id="hnx_tabs"):
+            build_panel_tabs(ctx)
+            with gr.Tab("Generate", elem_id="hnx_tab_generate"):
+                generate_panel.build(ctx, size=generate_size)
+        demo.load(None, None, None, _js="() => {" + panels_javascript() + "\n}")
+    return demo
+
+
+def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True):
+    """Load the model, build the UI and serve it on 127.0.0.1:`port`."""
+    from .compat import patch_gradio_templates
+    patch_gradio_templates()
+    ctx = standalone_context(settings)
+    demo = build_app(ctx, generate_size=64 if settings.model == "tiny" else 512)
+    demo.queue(concurrency_count=4)
+    demo.launch(server_name=HOST_ADDRESS, server_port=int(port), prevent_thread_lock=not block,
+                show_api=False, quiet=False, inbrowser=False)
+    return demo

@@ -1,0 +1,33 @@
+"""`python -m hypernet_ext ui`: serve the standalone UI on 127.0.0.1."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InvalidOptionError
+
+DEFAULT_PORT = 7861
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="tiny", help="'tiny' (built-in toy model, default) or an SD1/SD2 checkpoint")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default %(default)s)")
+    parser.add_argument("--hypernetwork-dir", default="hypernetworks", metavar="DIR",
+                        help="folder of hypernetwork files (created if missing; default %(default)s)")
+    parser.add_argument("--log-dir", default="training-runs", metavar="DIR",
+                        help="folder for training runs: checkpoints, previews, loss logs (default %(default)s)")
+    parser.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda (default cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C."""
+    if not 0 < int(args.port) < 65536:
+        raise InvalidOptionError(f"--port {args.port} is not a port number; use 1-65535, e.g. {DEFAULT_PORT}.")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise InvalidOptionError("The UI needs gradio 3.41: pip install -r requirements-standalone.txt") from None
+    from .app import StandaloneSettings, serve
+    print(f"Loading model {args.model} ...")
+    serve(StandaloneSettings(model=args.model, hypernetwork_dir=args.hypernetwork_dir, log_dir=args.log_dir,
+                             device=args.device), port=args.port)
+    return 0

@@ -1,0 +1,71 @@
+"""The live view of the current job: step, loss, it/s, ETA, message, loss plot and latest preview."""
+from __future__ import annotations
+
+import html
+from typing import Any, Optional
+
+from ..jobs import JobManager
+from ..progress import format_seconds
+
+RUNNING_ATTRIBUTE = 'data-hnx-running="true"'
+
+
+def status_html(status: dict[str, Any]) -> str:
+    """The status block; carries `data-hnx-running` so the panel JS keeps polling while a job runs."""
+    if status.get("state") == "idle":
+        return '<div class="hnx-live" data-hnx-running="false">No job has run yet.</div>'
+    p = status.get("progress", {})
+    running = bool(status.get("running"))
+    rows = [("Job", f"{status.get('kind', '')}: {p.get('description') or status.get('description', '')}"),
+            ("State", status.get("state", "")),
+            ("Step", f"{p.get('step', 0)} / {p.get('total', 0)}" if p.get("total") else str(p.get("step", 0)))]
+    if isinstance(p.get("loss"), (int, float)):
+        rows.append(("Loss", f"{p['loss']:.5f}"))
+    if isinstance(p.get("lr"), (int, float)):
+        rows.append(("Learning rate", f"{p['lr']:.3g}"))
+    rate = p.get("rate") or 0.0
+    if rate:
+        rows.append(("Speed", f"{rate:.2f} it/s" if rate >= 1 else f"{1 / rate:.2f} s/it"))
+    if running and p.get("eta") is not None:
+        rows.append(("ETA", format_seconds(p["eta"])))
+    if p.get("elapsed") is not None:
+        rows.append(("Elapsed", format_seconds(p["elapsed"])))
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    message = status.get("message") or p.get("message") or ""
+    kind = "error" if status.get("state") == "failed" else "note"
+    note = f'<div class="hnx-message hnx-{kind}">{html.escape(message)}</div>' if message else ""
+    fraction = min(max(float(p.get("fraction") or 0.0), 0.0), 1.0)
+    bar = (f'<div class="hnx-bar"><div class="hnx-bar-fill" style="width:{fraction * 100:.1f}%"></div></div>'
+           if p.get("total") else "")
+    return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" '
+            f'data-hnx-state="{html.escape(str(status.get("state")))}">{bar}<table>{cells}</table>{note}</div>')
+
+
+def loss_plot(jobs: JobManager, kind: str = "training") -> Optional[Any]:
+    """A PIL image of the current training job's losses, or None when there are none."""
+    job = jobs.current
+    if job is None or job.kind != kind:
+        return None
+    history = job.progress.history()
+    if not history:
+        return None
+    from ..training.loss_plot import render_loss_curve
+    return render_loss_curve([s for s, _ in history], [l for _, l in history], f"{job.description} loss",
+                             size=(640, 320))
+
+
+def latest_preview(jobs: JobManager) -> Optional[str]:
+    """Path of the newest preview image the current job reported."""
+    job = jobs.current
+    if job is None:
+        return None
+    preview = job.progress.snapshot().get("preview")
+    return str(preview) if preview else None
+
+
+def live_values(jobs: JobManager, kind: str = "training") -> tuple[str, Any, Optional[str]]:
+    """(status HTML, loss plot image, preview path) for the live view's outputs."""
+    status = jobs.status()
+    if status.get("state") != "idle" and status.get("kind") != kind:
+        return status_html(status), None, None
+    return status_html(status), loss_plot(jobs, kind), latest_preview(jobs)

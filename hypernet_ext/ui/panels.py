@@ -1,0 +1,31 @@
+"""The four training panels as tabs, wired to each other, and the panels' JavaScript."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import create_panel, preprocess_panel, resume_panel, train_panel
+from .context import PanelContext
+
+JS_FILE = Path(__file__).resolve().parents[2] / "javascript" / "hypernet_ext_panels.js"
+TABS = (("Create hypernetwork", "create"), ("Preprocess images", "preprocess"), ("Train hypernetwork", "train"),
+        ("Resume training", "resume"))
+
+
+def build_panel_tabs(ctx: PanelContext, tab_prefix: str = "hnx_tab") -> dict[str, dict]:
+    """Create one `gr.Tab` per panel in the current gradio Tabs context; returns components per panel."""
+    import gradio as gr
+    builders = {"create": create_panel.build, "preprocess": preprocess_panel.build, "train": train_panel.build,
+                "resume": resume_panel.build}
+    panels: dict[str, dict] = {}
+    for title, key in TABS:
+        with gr.Tab(title, elem_id=f"{tab_prefix}_{key}"):
+            panels[key] = builders[key](ctx)
+    train = panels["train"]
+    panels["create"]["create"].click(train["refresh_list_fn"], inputs=[train["hypernetwork"]],
+                                     outputs=[train["hypernetwork"]], show_progress="hidden")
+    return panels
+
+
+def panels_javascript() -> str:
+    """The source of `javascript/hypernet_ext_panels.js` (tooltips and live-view polling)."""
+    return JS_FILE.read_text(encoding="utf-8")

@@ -1,0 +1,100 @@
+"""Resume panel: pick a training run, see its checkpoints, resume from any of them in one click."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import HypernetError, InvalidOptionError
+from . import messages
+from .context import PanelContext
+from .live import live_values, status_html
+from .runs import CheckpointInfo, checkpoint_rows, list_checkpoints, list_runs, resume_options
+from .train_options import describe_start, start_training, whole
+
+TABLE_HEADERS = ["Step", "Loss", "Optimizer state", "Matches file", "Optimizer", "File"]
+
+
+def find_checkpoint(run: str, label: str) -> CheckpointInfo:
+    for checkpoint in list_checkpoints(run):
+        if checkpoint.label() == label or checkpoint.path.name == label:
+            return checkpoint
+    raise InvalidOptionError(f"Checkpoint {label!r} is no longer in {run}; press 'Show checkpoints' and pick again.")
+
+
+def resume_html(run: str, label: str, steps: Optional[float], ctx: PanelContext, task_id: str = "") -> str:
+    """Start training again from the chosen checkpoint with the run's saved options."""
+    try:
+        if not run:
+            raise InvalidOptionError("Pick a training run first.")
+        if not label:
+            raise InvalidOptionError("Pick a checkpoint to resume from.")
+        checkpoint = find_checkpoint(run, label)
+        target = whole(steps, "Train until step") if steps not in (None, "", 0) else None
+        options = resume_options(run, checkpoint, target)
+        job = start_training(options, ctx, description=f"Resuming {checkpoint.path.stem}")
+        job.data["task_id"] = task_id
+    except HypernetError as exc:
+        return messages.error(str(exc)) + status_html(ctx.jobs.status())
+    how = ("exactly, with its optimizer state" if checkpoint.resumable
+           else "with a fresh optimizer (its optimizer state is missing or does not match)")
+    return messages.ok(f"Resuming from step {checkpoint.step} {how}. " + describe_start(options)) + \
+        status_html(ctx.jobs.status())
+
+
+def checkpoints_view(run: str) -> tuple[list[list], list[str], str]:
+    """(table rows, checkpoint choices, message) for a run folder."""
+    try:
+        checkpoints = list_checkpoints(run) if run else []
+    except HypernetError as exc:
+        return [], [], messages.error(str(exc))
+    if not checkpoints:
+        return [], [], messages.note("No checkpoints in this run yet." if run else "Pick a training run.")
+    problems = [f"{c.path.name}: {c.problem}" for c in checkpoints if c.problem]
+    note = messages.error("\n".join(problems)) if problems else ""
+    return checkpoint_rows(checkpoints), [c.label() for c in checkpoints], note
+
+
+def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
+    import gradio as gr
+    c: dict = {}
+    runs = list_runs(ctx.log_dir())
+    with gr.Column(elem_id=prefix, elem_classes=["hnx-panel"]):
+        with gr.Row():
+            c["run"] = gr.Dropdown(runs, value=runs[0] if runs else None, allow_custom_value=True,
+                                   label="Training run", elem_id=f"{prefix}_run")
+            c["refresh_runs"] = gr.Button("Refresh runs", size="sm", elem_id=f"{prefix}_refresh_runs")
+            c["show"] = gr.Button("Show checkpoints", size="sm", elem_id=f"{prefix}_show")
+        c["table"] = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Checkpoints",
+                                  elem_id=f"{prefix}_table")
+        c["note"] = gr.HTML(elem_id=f"{prefix}_note")
+        with gr.Row():
+            c["checkpoint"] = gr.Dropdown([], label="Resume from checkpoint", elem_id=f"{prefix}_checkpoint")
+            c["steps"] = gr.Number(0, precision=0, label="Train until step (0 = as the run was set)",
+                                   elem_id=f"{prefix}_steps")
+        with gr.Row():
+            c["resume"] = gr.Button("Resume training", variant="primary", elem_id=f"{prefix}_start")
+        with gr.Row():
+            c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
+        c["status"] = gr.HTML(status_html(ctx.jobs.status()), elem_id=f"{prefix}_live_status",
+                              elem_classes=["hnx-live-view"])
+        with gr.Row():
+            c["loss_plot"] = gr.Image(None, type="pil", interactive=False, label="Loss", elem_id=f"{prefix}_loss_plot")
+            c["preview_image"] = gr.Image(None, type="filepath", interactive=False, label="Latest preview",
+                                          elem_id=f"{prefix}_preview_image")
+        c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
+
+    def show(run):
+        rows, labels, note = checkpoints_view(run)
+        return rows, gr.Dropdown.update(choices=labels, value=labels[-1] if labels else None), note
+
+    def refresh_runs(current):
+        found = list_runs(ctx.log_dir())
+        return gr.Dropdown.update(choices=found, value=current or (found[0] if found else None))
+    c["show"].click(show, inputs=[c["run"]], outputs=[c["table"], c["checkpoint"], c["note"]])
+    c["run"].change(show, inputs=[c["run"]], outputs=[c["table"], c["checkpoint"], c["note"]], show_progress="hidden")
+    c["refresh"].click(lambda: live_values(ctx.jobs), outputs=[c["status"], c["loss_plot"], c["preview_image"]],
+                       show_progress="hidden")
+    c["refresh_runs"].click(refresh_runs, inputs=[c["run"]], outputs=[c["run"]], show_progress="hidden")
+    c["resume"].click(lambda task, run, label, steps: resume_html(run, label, steps, ctx, task or ""),
+                      inputs=[c["task_id"], c["run"], c["checkpoint"], c["steps"]], outputs=[c["status"]],
+                      _js="hypernetExtStartJob")
+    return c

@@ -1,0 +1,73 @@
+"""Fixtures' workings for the browser tests: a standalone UI subprocess and a headless Chromium."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    for candidate in CHROMIUM_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium")
+
+
+def skip_reason() -> str | None:
+    """Why browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return ("the 'playwright' Python package is not installed "
+                "(pip install -r requirements-browser.txt -c constraints.txt)")
+    if chromium_path() is None:
+        return "Chromium is not installed (apt-get install -y chromium)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_ui(tmp: Path) -> tuple[subprocess.Popen, str]:
+    """`python -m hypernet_ext ui` on a free 127.0.0.1 port with the tiny model; returns (process, url)."""
+    port = free_port()
+    log = open(tmp / "ui-server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hypernet_ext", "ui", "--model", "tiny", "--port", str(port),
+         "--hypernetwork-dir", str(tmp / "hypernetworks"), "--log-dir", str(tmp / "runs")],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"the UI exited early:\n{(tmp / 'ui-server.log').read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return process, url
+        except OSError:
+            time.sleep(0.25)
+    process.terminate()
+    raise RuntimeError(f"the UI did not answer at {url}:\n{(tmp / 'ui-server.log').read_text()}")
+
+
+def stop_ui(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(20)

@@ -1,0 +1,51 @@
+"""Webui wiring of the panels (against the webui stand-in): train tabs, shared.state mirroring and interrupt."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from hypernet_ext.jobs import JobManager
+
+from helpers_webui import webui  # noqa: F401  (fixture: the webui stand-in with this extension loaded)
+
+gradio = pytest.importorskip("gradio")
+
+
+def test_train_tabs_build_with_the_txt2img_preview_inputs(webui):
+    from hypernet_ext.webui.panels import train_tabs
+    with gradio.Blocks() as demo:
+        with gradio.Tabs():
+            preview = [gradio.Textbox(), gradio.Textbox(), gradio.Number(20), gradio.Dropdown(["Euler a"]),
+                       gradio.Number(7), gradio.Number(-1), gradio.Number(512), gradio.Number(512)]
+            train_tabs.on_ui_train_tabs(type("Params", (), {"txt2img_preview_params": preview})())
+    boxes = [b for b in demo.blocks.values() if getattr(b, "elem_id", "") == "hnx_train_from_txt2img"]
+    assert boxes and boxes[0].visible
+    start = [d for d in demo.config["dependencies"] if d.get("js") == "hypernetExtStartJob"]
+    assert any(all(preview_block._id in d["inputs"] for preview_block in preview) for d in start)
+
+
+def test_observer_mirrors_progress_and_honours_the_webui_interrupt(webui):
+    from modules import shared
+    from hypernet_ext.webui.panels.state import WebuiStateObserver
+    gate, stepped = threading.Event(), threading.Event()
+
+    def job(progress):
+        progress.start(10, "Training style")
+        progress.update(step=3, loss=0.25)
+        stepped.set()
+        while not progress.cancelled:
+            gate.wait(0.01)
+        return None
+    jobs = JobManager(observers=[WebuiStateObserver()], poll_interval=0.01)
+    jobs.start("training", job, "Training style")
+    assert stepped.wait(10)
+    for _ in range(1000):
+        if shared.state.sampling_step == 3:
+            break
+        gate.wait(0.01)
+    assert (shared.state.sampling_step, shared.state.sampling_steps) == (3, 10)
+    assert "loss 0.2500" in shared.state.textinfo and shared.state.job == "hypernet_ext_training"
+    shared.state.interrupt()  # the webui's Interrupt button
+    finished = jobs.wait(10)
+    assert not finished.running and shared.state.job == ""
