@@ -55,8 +55,6 @@ def build_app(ctx: PanelContext, generate_size: int = 64):
 
 def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True):
     """Load the model, build the UI and serve it on 127.0.0.1:`port`."""
-    from .compat import patch_gradio_templates
-    patch_gradio_templates()
     ctx = standalone_context(settings)
     demo = build_app(ctx, generate_size=64 if settings.model == "tiny" else 512)
     demo.queue(concurrency_count=4)
