@@ -6,7 +6,7 @@ import sys
 
 from helpers_webui import REPO, STUB, load_script, start, webui  # noqa: F401 (fixture)
 
-EXPECTED_CALLBACKS = ("before_ui", "ui_settings", "app_started", "model_loaded", "infotext_pasted",
+EXPECTED_CALLBACKS = ("before_ui", "ui_settings", "ui_train_tabs", "app_started", "model_loaded", "infotext_pasted",
                       "script_unloaded")
 
 

@@ -33,6 +33,12 @@ def infotext_pasted(infotext: str, params: dict) -> None:
     restore_prompt(params, known=names.__contains__, name_for_hash=runtime.name_for_hash)
 
 
+def ui_train_tabs(params: Any) -> None:
+    """Our Create / Preprocess / Train / Resume panels, added to the webui's Train tab."""
+    from .panels.train_tabs import on_ui_train_tabs
+    on_ui_train_tabs(params)
+
+
 def script_unloaded() -> None:
     runtime.detach()
 
@@ -40,6 +46,7 @@ def script_unloaded() -> None:
 CALLBACKS = (
     ("on_before_ui", before_ui),
     ("on_ui_settings", settings.register_settings),
+    ("on_ui_train_tabs", ui_train_tabs),
     ("on_app_started", app_started),
     ("on_model_loaded", model_loaded),
     ("on_infotext_pasted", infotext_pasted),
