@@ -6,6 +6,7 @@ for SD2 checkpoints the numeric UNet test (`unet.predicts_v`); otherwise eps.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -73,8 +74,11 @@ class StandaloneHost:
         """UNet output (eps or v); gradients flow to anything attached to the UNet."""
         x = noisy_latents.to(self.device, self.dtype)
         context = cond.to(self.device, self.dtype)
+        # A reduced-precision host autocasts itself; an fp32 host leaves any caller's autocast (the
+        # trainer's bf16/fp16 mixed precision) in force instead of switching it off.
         reduced = self.dtype != torch.float32
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=reduced):
+        precision = torch.autocast(self.device.type, dtype=self.dtype) if reduced else contextlib.nullcontext()
+        with precision:
             out = self.unet(x, timesteps.to(self.device), context=context)
         return out.to(noisy_latents.dtype)
 

@@ -1,0 +1,189 @@
+"""`python -m hypernet_ext <command> ...`: create, train, generate, info, preprocess.
+
+Subcommands live in `SUBCOMMANDS`, a table of name -> (help, module path or local functions);
+each module provides `add_arguments(parser)` and `run(args) -> int`, so adding one (e.g. `ui`)
+is one table row. Exit codes: 0 success, 1 failure (message, no traceback), 2 bad arguments,
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from .errors import HypernetError, InvalidOptionError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """`module` names a module with add_arguments/run; or give the two functions directly."""
+
+    help: str
+    module: str = ""
+    add_arguments: Optional[Callable[[argparse.ArgumentParser], None]] = None
+    run: Optional[Callable[[argparse.Namespace], int]] = None
+
+    def load(self) -> tuple[Callable, Callable]:
+        if self.module:
+            module = importlib.import_module(self.module)
+            return module.add_arguments, module.run
+        return self.add_arguments, self.run
+
+
+# -- create ------------------------------------------------------------------------------------
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="hypernetwork name (also the file name)")
+    parser.add_argument("--dir", required=True, help="folder to write NAME.pt (or .safetensors) into")
+    parser.add_argument("--sizes", default="768,320,640,1280", help="attention widths (default %(default)s)")
+    parser.add_argument("--layer-structure", default="1,2,1", help="width multipliers (default %(default)s)")
+    parser.add_argument("--activation", default="linear", help="linear, relu, leakyrelu, elu, swish, ...")
+    parser.add_argument("--init", default="Normal", help="Normal, XavierUniform, XavierNormal, KaimingUniform, "
+                        "KaimingNormal")
+    parser.add_argument("--layer-norm", action="store_true")
+    parser.add_argument("--dropout", default=None, help="dropout per layer, e.g. 0,0.3,0 (default none)")
+    parser.add_argument("--activate-output", action="store_true", help="activation after the last layer too")
+    parser.add_argument("--skip-connection", action="store_true", help="MonkeyPatch residual blocks")
+    parser.add_argument("--format", choices=("pt", "safetensors"), default="pt")
+    parser.add_argument("--seed", type=int, default=None, help="initialisation seed")
+    parser.add_argument("--info", default=None, help="optional free-text note stored in the file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file of that name")
+
+
+def _create_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+    from .config import parse_number_list
+    from .hypernetwork import create_hypernetwork
+    from .storage import save_hypernetwork
+    sizes = parse_number_list(args.sizes, "--sizes")
+    dropout = parse_number_list(args.dropout, "--dropout") if args.dropout else None
+    hn = create_hypernetwork(args.name, sizes=sizes, layer_structure=parse_number_list(args.layer_structure,
+                             "--layer-structure"), activation=args.activation, weight_init=args.init,
+                             layer_norm=args.layer_norm, dropout_structure=dropout,
+                             activate_output=args.activate_output, skip_connection=args.skip_connection,
+                             optional_info=args.info, seed=args.seed)
+    path = save_hypernetwork(hn, Path(args.dir) / f"{hn.name}.{args.format}", overwrite=args.overwrite)
+    print(f"Created {path}: {hn.describe()}")
+    return EXIT_OK
+
+
+# -- info --------------------------------------------------------------------------------------
+def _info_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="hypernetwork file (.pt or .safetensors)")
+    parser.add_argument("--json", action="store_true", help="print the header as JSON")
+
+
+def _info_run(args: argparse.Namespace) -> int:
+    from .storage import read_header
+    header = read_header(args.file)
+    if args.json:
+        print(json.dumps(header, indent=2, sort_keys=True, default=str))
+        return EXIT_OK
+    for key, value in header.items():
+        if key == "metadata" and isinstance(value, dict):
+            value = json.dumps(value, sort_keys=True, default=str)
+        print(f"{key:>20}: {value}")
+    return EXIT_OK
+
+
+# -- generate ----------------------------------------------------------------------------------
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="'tiny' or an SD1/SD2 checkpoint file")
+    parser.add_argument("--hypernetwork-dir", action="append", required=True, metavar="DIR",
+                        help="folder of hypernetworks named by <hypernet:NAME:WEIGHT> tags; repeatable")
+    parser.add_argument("--prompt", required=True, help='e.g. "a castle <hypernet:anime:0.8>"')
+    parser.add_argument("--negative-prompt", default="")
+    parser.add_argument("--out", required=True, metavar="PNG")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cfg-scale", type=float, default=7.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", metavar="WxH", help="default 512x512 (64x64 for --model tiny)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+
+def _generate_run(args: argparse.Namespace) -> int:
+    import io
+    from pathlib import Path
+    from PIL.PngImagePlugin import PngInfo
+    from .attach import attach_hypernetworks
+    from .library import HypernetworkLibrary
+    from .prompt_tags import parse_prompt
+    from .storage import atomic_write_bytes
+    from .training.command import parse_size
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
+    width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
+    parsed = parse_prompt(args.prompt)
+    pairs, warnings = HypernetworkLibrary(args.hypernetwork_dir).resolve(parsed.tags)
+    for warning in parsed.warnings + warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    from .standalone import load_host
+    host = load_host(args.model, device=args.device)
+    with attach_hypernetworks(host.unet, pairs):
+        image = host.generate(parsed.prompt, args.negative_prompt, steps=args.steps, cfg_scale=args.cfg_scale,
+                              seed=args.seed, width=width, height=height)
+    info = PngInfo()
+    info.add_text("parameters", f"{args.prompt}\nNegative prompt: {args.negative_prompt}\nSteps: {args.steps}, "
+                                f"CFG scale: {args.cfg_scale}, Seed: {args.seed}, Size: {width}x{height}")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    atomic_write_bytes(out, buffer.getvalue())
+    applied = ", ".join(f"{hn.name}:{w:g}" for hn, w in pairs) or "none"
+    print(f"Wrote {out} (hypernetworks: {applied})")
+    return EXIT_OK
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "create": Subcommand("create a new hypernetwork file", add_arguments=_create_arguments, run=_create_run),
+    "train": Subcommand("train a hypernetwork", module="hypernet_ext.training.command"),
+    "generate": Subcommand("render an image with <hypernet:NAME:WEIGHT> prompt tags", add_arguments=_generate_arguments,
+                           run=_generate_run),
+    "info": Subcommand("describe a hypernetwork file", add_arguments=_info_arguments, run=_info_run),
+    "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
+    "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
+                     module="hypernet_ext.ui.command"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hypernet_ext",
+                                     description="Create, preprocess, train and apply Stable Diffusion hypernetworks.")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, sub in SUBCOMMANDS.items():
+        add_arguments, run = sub.load()
+        sub_parser = commands.add_parser(name, help=sub.help, description=sub.help)
+        add_arguments(sub_parser)
+        sub_parser.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 with usage on bad arguments
+    try:
+        return int(args._run(args))
+    except InvalidOptionError as exc:
+        if args.traceback:
+            raise
+        print(f"python -m hypernet_ext {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except HypernetError as exc:
+        if args.traceback:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a failure, not a crash: say what went wrong without a traceback
+        if args.traceback:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --traceback for details)", file=sys.stderr)
+        return EXIT_FAILURE

@@ -1,0 +1,127 @@
+"""Optimizers by name, learning-rate setting, and gradient clipping.
+
+Any `torch.optim` optimizer is accepted by its class name (case-insensitive), plus Lion
+(`lion_pytorch`), D-Adaptation (`dadaptation`) and Prodigy (`prodigyopt`) when those packages are
+installed. Optimizer-specific keyword arguments come from `args` (e.g. `{"weight_decay": 0.0}`).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any, Iterable, Optional
+
+import torch
+
+from ..errors import InvalidOptionError
+
+DEFAULT_OPTIMIZER = "AdamW"
+
+# Optimizers that cannot train a hypernetwork with a plain step(): name -> reason.
+_UNSUITABLE = {
+    "lbfgs": "it needs a closure that re-evaluates the loss, which a sampled diffusion loss cannot give",
+    "sparseadam": "it only works with sparse gradients",
+    "muon": "it only handles 2-D weight matrices, and hypernetworks also have biases",
+}
+
+# name -> (module, class, pip package, fixed keyword arguments)
+_OPTIONAL = {
+    "lion": ("lion_pytorch", "Lion", "lion-pytorch", {}),
+    "dadaptadam": ("dadaptation", "DAdaptAdam", "dadaptation", {}),
+    "dadaptadamw": ("dadaptation", "DAdaptAdam", "dadaptation", {"decouple": True}),
+    "dadaptsgd": ("dadaptation", "DAdaptSGD", "dadaptation", {}),
+    "dadaptadagrad": ("dadaptation", "DAdaptAdaGrad", "dadaptation", {}),
+    "dadaptadan": ("dadaptation", "DAdaptAdan", "dadaptation", {}),
+    "dadaptlion": ("dadaptation", "DAdaptLion", "dadaptation", {}),
+    "prodigy": ("prodigyopt", "Prodigy", "prodigyopt", {}),
+}
+_OPTIONAL_DISPLAY = {"lion": "Lion", "dadaptadam": "DAdaptAdam", "dadaptadamw": "DAdaptAdamW",
+                     "dadaptsgd": "DAdaptSGD", "dadaptadagrad": "DAdaptAdaGrad", "dadaptadan": "DAdaptAdan",
+                     "dadaptlion": "DAdaptLion", "prodigy": "Prodigy"}
+
+
+def _torch_optimizers() -> dict[str, type]:
+    return {name.lower(): cls for name, cls in inspect.getmembers(torch.optim)
+            if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer)
+            and cls is not torch.optim.Optimizer and name.lower() not in _UNSUITABLE}
+
+
+def optimizer_names() -> list[str]:
+    """Every name `build_optimizer` may accept (optional ones need their package)."""
+    torch_names = [cls.__name__ for cls in _torch_optimizers().values()]
+    return sorted(torch_names) + list(_OPTIONAL_DISPLAY.values())
+
+
+def resolve_optimizer(name: str) -> tuple[str, type, dict]:
+    """(canonical name, class, fixed keyword arguments) for an optimizer name."""
+    key = str(name or "").strip().lower()
+    if key in _UNSUITABLE:
+        raise InvalidOptionError(f"Optimizer {name!r} cannot be used: {_UNSUITABLE[key]}. Use AdamW (default), "
+                                 f"Adam, SGD, Lion or Prodigy.")
+    torch_classes = _torch_optimizers()
+    if key in torch_classes:
+        cls = torch_classes[key]
+        return cls.__name__, cls, {}
+    if key in _OPTIONAL:
+        module_name, class_name, package, fixed = _OPTIONAL[key]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise InvalidOptionError(
+                f"Optimizer {_OPTIONAL_DISPLAY[key]} needs the '{package}' package, which is not installed. "
+                f"Install it with `pip install {package}` or pick another optimizer (e.g. AdamW).") from None
+        return _OPTIONAL_DISPLAY[key], getattr(module, class_name), dict(fixed)
+    raise InvalidOptionError(
+        f"Unknown optimizer {name!r}. Use one of: {', '.join(optimizer_names())}.")
+
+
+def build_optimizer(name: str, params: Iterable[torch.nn.Parameter], lr: float,
+                    args: Optional[dict[str, Any]] = None) -> tuple[str, torch.optim.Optimizer]:
+    """Construct an optimizer by name; returns (canonical name, optimizer)."""
+    canonical, cls, fixed = resolve_optimizer(name)
+    kwargs = {**fixed, **(args or {}), "lr": float(lr)}
+    try:
+        return canonical, cls(list(params), **kwargs)
+    except (TypeError, ValueError) as exc:
+        extra = {k: v for k, v in (args or {}).items()}
+        raise InvalidOptionError(
+            f"Optimizer {canonical} rejected its arguments {extra}: {exc}. Check the names and values of "
+            f"the optimizer arguments.") from None
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = float(lr)
+
+
+def effective_learning_rate(optimizer: torch.optim.Optimizer) -> float:
+    """The step size actually used: `lr`, times `d` for D-Adaptation/Prodigy."""
+    group = optimizer.param_groups[0]
+    return float(group["lr"]) * float(group.get("d", 1.0))
+
+
+CLIP_MODES = ("none", "value", "norm")
+
+
+def clip_gradients(params: Iterable[torch.nn.Parameter], mode: str, value: float) -> Optional[float]:
+    """Clip gradients in place by value or by total L2 norm; returns the norm before clipping for 'norm'.
+
+    Call it on unscaled gradients (after `GradScaler.unscale_`).
+    """
+    params = [p for p in params if p.grad is not None]
+    if mode == "none" or not params:
+        return None
+    if mode == "value":
+        torch.nn.utils.clip_grad_value_(params, value)
+        return None
+    if mode == "norm":
+        return float(torch.nn.utils.clip_grad_norm_(params, value))
+    raise InvalidOptionError(f"Gradient clipping mode {mode!r} is unknown; use one of {', '.join(CLIP_MODES)}.")
+
+
+def clip_and_step(optimizer: torch.optim.Optimizer, scaler: "torch.amp.GradScaler", params: Iterable[torch.nn.Parameter],
+                  mode: str = "none", value: float = 0.0) -> None:
+    """Unscale (when the GradScaler is enabled), clip the now unscaled gradients, step, update the scale."""
+    scaler.unscale_(optimizer)
+    clip_gradients(params, mode, value)
+    scaler.step(optimizer)
+    scaler.update()

@@ -1,0 +1,297 @@
+"""The training loop: a frozen host UNet, one hypernetwork, checkpoints, previews, logs and guards.
+
+`Trainer(host, options, progress).run()` trains the hypernetwork in `options.hypernetwork` up to
+`options.steps` and returns a `TrainingResult`. The step `s -> s+1` uses the learning rate of step
+`s`, data batches `s*K .. s*K+K-1` (K = grad_accum), noise keyed by (seed, sample index) and
+dropout keyed by (seed, micro step); with the optimizer state of a `.optim` sidecar a resumed run
+is bitwise identical to an uninterrupted one (CPU, fp32).
+
+Stops: "finished" (reached steps), "schedule-finished" (the learning-rate list ran out),
+"interrupted" (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), "diverged" (non-finite
+loss or weights, or the loss guard: nothing is saved; the last good checkpoint is reported).
+The source file is only written when `save_final_to_source` is on and training ended normally.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..errors import InvalidOptionError
+from ..progress import Cancelled, Progress
+from ..storage import load_hypernetwork, save_optimizer_state
+from ..attach import attach_hypernetworks
+from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
+from .grad_checkpoint import GradientCheckpointing
+from .guard import LossGuard, all_finite, divergence_advice
+from .host import PreviewParams
+from .loss import autocast_context, diffusion_loss, seed_dropout
+from .optim import build_optimizer, clip_and_step, effective_learning_rate, set_learning_rate
+from .options import TrainingOptions
+from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
+from .run_setup import freeze_host, training_metadata, training_settings
+
+STOPS = ("finished", "interrupted", "diverged", "schedule-finished")
+FLUSH_EVERY = 100
+
+
+@dataclass
+class TrainingResult:
+    """How a run ended. `final_path` is the file holding the result (None if nothing usable was saved)."""
+
+    final_path: Optional[Path]
+    step: int
+    stopped: str
+    checkpoints: list[Path] = field(default_factory=list)
+    message: str = ""
+    previews: list[Path] = field(default_factory=list)
+    log_dir: Optional[Path] = None
+
+
+class Trainer:
+    """One training run; construct, then call `run()` once."""
+
+    def __init__(self, host, options: TrainingOptions, progress: Optional[Progress] = None):
+        self.host = host
+        self.options = options
+        self.progress = progress or Progress()
+        self.log_dir = Path(options.log_dir)
+        self.checkpoint_dir = self.log_dir / "hypernetworks"
+        self.images_dir = self.log_dir / "images"
+        self.checkpoints: list[tuple[int, Path]] = []
+        self.previews: list[Path] = []
+        self.notes: list[str] = []
+        self.last_texts: list[str] = []
+
+    # -- public --------------------------------------------------------------------------------
+    def run(self) -> TrainingResult:
+        opts = self.options.validate()
+        self.hn = load_hypernetwork(opts.hypernetwork)
+        self.start_step = int(self.hn.step)
+        self.suffix = ".safetensors" if str(opts.hypernetwork).lower().endswith(".safetensors") else ".pt"
+        self._check_widths()
+        if self.start_step >= opts.steps:
+            return self._result(None, "finished", f"{self.hn.name} is already at step {self.start_step}, "
+                                f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
+        resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
+        self.lr_schedule = opts.lr_schedule(self.start_step)
+        self.clip_schedule = opts.clip_schedule()
+        from .data import TrainingData
+        try:
+            self.data = TrainingData(self.host, opts.data, self.progress)
+        except Cancelled:
+            return self._result(None, "interrupted", "Cancelled while preparing the dataset; nothing was trained.")
+        self._prepare_outputs()
+        restore = freeze_host(self.host)
+        try:
+            self._build_optimizer(resume)
+            return self._train()
+        finally:
+            restore()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _check_widths(self) -> None:
+        widths = set(getattr(self.host, "attention_widths", ()) or ())
+        if widths and not widths.intersection(self.hn.sizes):
+            raise InvalidOptionError(
+                f"Hypernetwork {self.hn.name} has widths {list(self.hn.sizes)}, but this model's attention "
+                f"layers use {sorted(widths)}; create a hypernetwork with matching sizes for this model.")
+
+    def _prepare_outputs(self) -> None:
+        opts = self.options
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+        write_settings(self.log_dir, training_settings(self.host, opts, self.hn, self.data, self.start_step), stamp)
+        self.hn.metadata = {**(self.hn.metadata or {}), "training": training_metadata(self.host, opts, self.data)}
+        self.hn.sd_checkpoint = self.host.model_hash or self.hn.sd_checkpoint
+        self.hn.sd_checkpoint_name = self.host.model_name or self.hn.sd_checkpoint_name
+        self.loss_log = LossLog(self.log_dir, opts.csv_every, self.start_step, title=f"{self.hn.name} loss")
+        self.tensorboard = TensorBoardLog(self.log_dir) if opts.tensorboard else None
+        self.guard = LossGuard(opts.loss_guard_threshold, opts.loss_guard_steps)
+
+    def _build_optimizer(self, resume) -> None:
+        opts = self.options
+        self.hn.to(self.host.device)
+        self.hn.train()
+        for p in self.hn.parameters():
+            p.requires_grad_(True)
+        name = opts.optimizer
+        if resume is not None and resume.optimizer_name.lower() != name.lower():
+            self.notes.append(f"Resumed with optimizer {resume.optimizer_name} from the checkpoint "
+                              f"(the options asked for {name}).")
+            name = resume.optimizer_name
+        first_lr = self.lr_schedule.value_at(self.start_step) or 0.0
+        self.optimizer_name, self.optimizer = build_optimizer(name, self.hn.parameters(), first_lr, opts.optimizer_args)
+        device_type = torch.device(self.host.device).type
+        self.scaler = torch.amp.GradScaler(device_type, enabled=opts.precision == "fp16")
+        if resume is not None:
+            self.optimizer.load_state_dict(resume.optimizer_state)
+            if resume.grad_scaler and self.scaler.is_enabled():
+                self.scaler.load_state_dict(resume.grad_scaler)
+            if resume.torch_rng is not None:
+                torch.set_rng_state(resume.torch_rng)
+
+    # -- loop ----------------------------------------------------------------------------------
+    def _train(self) -> TrainingResult:
+        opts = self.options
+        self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
+        attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
+        try:
+            with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
+                stopped, reason = self._loop()
+        except (KeyboardInterrupt, Cancelled):
+            stopped, reason = "interrupted", "interrupted by the user"
+        finally:
+            attachment.detach()
+            self.hn.eval()
+            self.optimizer.zero_grad(set_to_none=True)
+        return self._finish(stopped, reason)
+
+    def _loop(self) -> tuple[str, str]:
+        opts = self.options
+        for step in range(self.start_step, opts.steps):
+            lr = self.lr_schedule.value_at(step)
+            if lr is None:
+                return "schedule-finished", f"the learning-rate schedule ends at step {step}"
+            set_learning_rate(self.optimizer, lr)
+            loss = self._optimizer_step(step)
+            reason = self.guard.check(step, loss)
+            if reason is None and not all_finite(self.hn.parameters()):
+                reason = f"the weights became non-finite at step {step + 1}"
+            if reason is not None:
+                return "diverged", reason
+            self.hn.step = step + 1
+            self._after_step(step + 1, loss)
+            if self.progress.cancelled:
+                return "interrupted", "cancelled"
+        return "finished", f"reached step {opts.steps}"
+
+    def _optimizer_step(self, step: int) -> float:
+        """Accumulate K micro-batches, then clip (unscaled) and step. Returns the mean loss."""
+        opts, k = self.options, self.options.grad_accum
+        stride = self.data.batch_size
+        total = 0.0
+        for j in range(k):
+            micro = step * k + j
+            batch = self.data.batch(micro)
+            self.last_texts = batch.texts
+            seed_dropout(opts.seed, micro)
+            with autocast_context(opts.precision, self.host.device):
+                loss = diffusion_loss(self.host, batch.latents, batch.cond, opts.seed, micro * stride,
+                                      batch.loss_weight)
+            value = float(loss.detach())
+            total += value
+            if not torch.isfinite(loss):
+                self.optimizer.zero_grad(set_to_none=True)
+                return value
+            self.scaler.scale(loss / k).backward()
+        clip_value = self.clip_schedule.value_at(step) if self.clip_schedule is not None else 0.0
+        clip_and_step(self.optimizer, self.scaler, self.hn.parameters(), opts.grad_clip, clip_value)
+        self.optimizer.zero_grad(set_to_none=True)
+        return total / k
+
+    def _after_step(self, step: int, loss: float) -> None:
+        opts = self.options
+        lr = effective_learning_rate(self.optimizer)
+        per_epoch = max(1, self.data.steps_per_epoch() // opts.grad_accum)
+        self.loss_log.add(step, (step - 1) // per_epoch, (step - 1) % per_epoch + 1, loss, lr)
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(step, **{"Loss/train": loss, "Learn rate/train": lr})
+        fields = {"loss": loss, "lr": lr}
+        if opts.save_every and step % opts.save_every == 0:
+            fields["checkpoint"] = str(self._save(step))
+        if opts.preview_every and step % opts.preview_every == 0:
+            preview = self._preview(step)
+            if preview is not None:
+                fields["preview"] = str(preview)
+        if "checkpoint" in fields or "preview" in fields or step % FLUSH_EVERY == 0:
+            self.loss_log.flush()
+        self.progress.update(step=step, **fields)
+
+    # -- outputs -------------------------------------------------------------------------------
+    def _save(self, step: int) -> Path:
+        path = checkpoint_path(self.checkpoint_dir, self.hn.name, step, self.suffix)
+        if same_file(path, self.options.hypernetwork):
+            return path  # resuming from this very checkpoint: it already holds these weights
+        save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
+                        scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
+                        with_optimizer=self.options.save_optimizer_state)
+        self.checkpoints = [(s, p) for s, p in self.checkpoints if s != step] + [(step, path)]
+        return path
+
+    def _preview(self, step: int) -> Optional[Path]:
+        params = self.options.preview or PreviewParams(
+            prompt=self.last_texts[0] if self.last_texts else self.hn.name, seed=self.options.seed,
+            width=self.options.data.width, height=self.options.data.height)
+        self.hn.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng():
+                image = self.host.generate_preview(params)
+        finally:
+            self.hn.train()
+        if image is None:
+            if "no-preview" not in self.notes:
+                self.notes.append("no-preview")
+            return None
+        path = save_preview(image, self.images_dir, self.hn.name, step, params.prompt, params.negative_prompt)
+        self.previews.append(path)
+        return path
+
+    def _finish(self, stopped: str, reason: str) -> TrainingResult:
+        step = int(self.hn.step)
+        self.loss_log.flush()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if stopped == "diverged":
+            return self._diverged(reason)
+        saved = dict(self.checkpoints)
+        final = saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
+        message = f"Training {stopped} at step {step}: {reason}."
+        if final is not None:
+            message += f" Result: {final}."
+        if stopped in ("finished", "schedule-finished") and self.options.save_final_to_source and final is not None:
+            self._write_source()
+            message += f" Also written over {self.options.hypernetwork}."
+        return self._result(final, stopped, message)
+
+    def _write_source(self) -> None:
+        from ..storage import save_hypernetwork
+        source = save_hypernetwork(self.hn, self.options.hypernetwork, overwrite=True)
+        if self.options.save_optimizer_state:
+            save_optimizer_state(source, self.optimizer_name, self.optimizer.state_dict(),
+                                 extra={"format": 1, "step": int(self.hn.step), "seed": self.options.seed,
+                                        "schedule": self.lr_schedule.describe(),
+                                        "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                                        "torch_rng": torch.get_rng_state()})
+
+    def _diverged(self, reason: str) -> TrainingResult:
+        bad_from = self.guard.streak_start if self.guard.in_streak else int(self.hn.step)
+        good = [(s, p) for s, p in self.checkpoints if s < bad_from]
+        if good:
+            keep = f"The last good checkpoint is {good[-1][1]} (step {good[-1][0]})."
+            final = good[-1][1]
+        else:
+            keep = f"No checkpoint was saved before that; {self.options.hypernetwork} is unchanged."
+            final = None
+        message = (f"Training stopped: the hypernetwork diverged ({reason}). Nothing was saved from the "
+                   f"diverged weights. {keep} {divergence_advice(self.options.precision)}")
+        self.progress.finish(message, error="diverged")
+        return self._result(final, "diverged", message, finish=False)
+
+    def _result(self, final: Optional[Path], stopped: str, message: str, finish: bool = True) -> TrainingResult:
+        notes = [n for n in self.notes if n != "no-preview"]
+        if "no-preview" in self.notes:
+            notes.append("This model host cannot render previews, so none were saved.")
+        message = " ".join([message, *notes]).strip()
+        if finish:
+            self.progress.finish(message)
+        return TrainingResult(final, int(getattr(getattr(self, "hn", None), "step", 0)), stopped,
+                              [p for _, p in self.checkpoints], message, list(self.previews), self.log_dir)
+
+
+def train_hypernetwork(host, options: TrainingOptions, progress: Optional[Progress] = None) -> TrainingResult:
+    """Train as `options` says; see `Trainer`."""
+    return Trainer(host, options, progress).run()
