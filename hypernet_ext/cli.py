@@ -110,32 +110,28 @@ def _generate_run(args: argparse.Namespace) -> int:
     import io
     from pathlib import Path
     from PIL.PngImagePlugin import PngInfo
-    from .attach import attach_hypernetworks
     from .library import HypernetworkLibrary
-    from .prompt_tags import parse_prompt
     from .storage import atomic_write_bytes
+    from .tagged_generation import generate_with_tags
     from .training.command import parse_size
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
     width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
-    parsed = parse_prompt(args.prompt)
-    pairs, warnings = HypernetworkLibrary(args.hypernetwork_dir).resolve(parsed.tags)
-    for warning in parsed.warnings + warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    library = HypernetworkLibrary(args.hypernetwork_dir)
     from .standalone import load_host
     host = load_host(args.model, device=args.device)
-    with attach_hypernetworks(host.unet, pairs):
-        image = host.generate(parsed.prompt, args.negative_prompt, steps=args.steps, cfg_scale=args.cfg_scale,
-                              seed=args.seed, width=width, height=height)
+    result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
+                                cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     info = PngInfo()
     info.add_text("parameters", f"{args.prompt}\nNegative prompt: {args.negative_prompt}\nSteps: {args.steps}, "
                                 f"CFG scale: {args.cfg_scale}, Seed: {args.seed}, Size: {width}x{height}")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    result.image.save(buffer, format="PNG", pnginfo=info)
     atomic_write_bytes(out, buffer.getvalue())
-    applied = ", ".join(f"{hn.name}:{w:g}" for hn, w in pairs) or "none"
-    print(f"Wrote {out} (hypernetworks: {applied})")
+    print(f"Wrote {out} (hypernetworks: {result.applied_text()})")
     return EXIT_OK
 
 
@@ -146,6 +142,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                            run=_generate_run),
     "info": Subcommand("describe a hypernetwork file", add_arguments=_info_arguments, run=_info_run),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
+    "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
+                       "train -> resume -> generate", module="hypernet_ext.demo"),
     "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
                      module="hypernet_ext.ui.command"),
 }

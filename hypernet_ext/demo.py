@@ -59,13 +59,12 @@ def run_demo(out: Path, steps: int = 40, seed: int = 0) -> dict:
     import torch
 
     from . import create_hypernetwork
-    from .attach import attach_hypernetworks
     from .library import HypernetworkLibrary
     from .preprocess import PreprocessOptions, preprocess
     from .progress import terminal_progress
-    from .prompt_tags import parse_prompt
     from .standalone import load_host
     from .storage import save_hypernetwork
+    from .tagged_generation import generate_with_tags
     from .training.data import DataOptions
     from .training.options import TrainingOptions
     from .training.trainer import Trainer
@@ -115,13 +114,13 @@ def run_demo(out: Path, steps: int = 40, seed: int = 0) -> dict:
     print("[6/6] generating with and without the trained hypernetwork")
     library = HypernetworkLibrary([second.final_path.parent])
     prompt = f"circle, warm colours, flat shapes <hypernet:{second.final_path.stem}:1.0>"
-    parsed = parse_prompt(prompt)
-    pairs, warnings = library.resolve(parsed.tags)
-    for warning in warnings + parsed.warnings:
+    sampling = dict(steps=12, seed=seed, width=64, height=64)
+    styled = generate_with_tags(host, library, prompt, **sampling)
+    for warning in styled.warnings:
         print("warning:", warning)
-    plain = host.generate(parsed.prompt, steps=12, seed=seed, width=64, height=64)
-    with attach_hypernetworks(host.unet, pairs):
-        styled = host.generate(parsed.prompt, steps=12, seed=seed, width=64, height=64)
+    if not styled.applied:
+        raise InvalidOptionError(f"the trained hypernetwork was not found next to {second.final_path}")
+    plain, styled = host.generate(styled.prompt, **sampling), styled.image
     plain_path, styled_path = out / "generated-plain.png", out / "generated-hypernet.png"
     plain.save(plain_path)
     styled.save(styled_path)

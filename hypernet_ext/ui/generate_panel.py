@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..attach import attach_hypernetworks
 from ..errors import HypernetError, InvalidOptionError
-from ..prompt_tags import format_tag, parse_prompt
+from ..prompt_tags import format_tag
+from ..tagged_generation import generate_with_tags
 from . import messages
 from .context import PanelContext
 from .train_options import whole
@@ -14,23 +14,19 @@ from .train_options import whole
 def generate(ctx: PanelContext, prompt: str, negative: str, steps, cfg, seed, width, height) -> tuple[Any, str]:
     """(PIL image or None, message HTML); refuses politely while a training job holds the model."""
     try:
-        parsed = parse_prompt(prompt or "")
-        pairs, warnings = ctx.library().resolve(parsed.tags)
+        sampling = dict(steps=whole(steps, "Steps"), cfg_scale=float(cfg), seed=whole(seed, "Seed"),
+                        width=whole(width, "Width"), height=whole(height, "Height"))
+        library = ctx.library()
         if not ctx.model_lock.acquire(blocking=False):
             raise InvalidOptionError("The model is busy with a training job; wait for it or interrupt it first.")
         try:
-            host = ctx.host()
-            with attach_hypernetworks(host.unet, pairs):
-                image = host.generate(parsed.prompt, negative or "", steps=whole(steps, "Steps"), cfg_scale=float(cfg),
-                                      seed=whole(seed, "Seed"), width=whole(width, "Width"),
-                                      height=whole(height, "Height"))
+            result = generate_with_tags(ctx.host(), library, prompt, negative, **sampling)
         finally:
             ctx.model_lock.release()
     except HypernetError as exc:
         return None, messages.error(str(exc))
-    applied = ", ".join(f"{hn.name}:{w:g}" for hn, w in pairs) or "none"
-    notes = "\n".join(f"warning: {w}" for w in parsed.warnings + warnings)
-    return image, messages.ok(f"Hypernetworks applied: {applied}" + (f"\n{notes}" if notes else ""))
+    notes = "\n".join(f"warning: {w}" for w in result.warnings)
+    return result.image, messages.ok(f"Hypernetworks applied: {result.applied_text()}" + (f"\n{notes}" if notes else ""))
 
 
 def add_tag(prompt: str, name: Optional[str], weight: float) -> str:

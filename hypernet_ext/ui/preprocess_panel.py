@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 
 from ..errors import HypernetError, InvalidOptionError
+from ..jobs import Job
 from ..preprocess import PreprocessOptions, preprocess
 from ..preprocess.autosize import OBJECTIVES
 from ..preprocess.captioners import CAPTION_ACTIONS
@@ -13,10 +14,11 @@ from . import messages
 from .context import PanelContext
 from .live import status_html
 
-_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
+DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
              for f in fields(PreprocessOptions) if f.name not in ("source", "destination")}
 INT_FIELDS = ("width", "height", "auto_min_size", "auto_max_size", "auto_min_area", "auto_max_area", "max_pixels")
-FIELDS = ("source", "destination", *_DEFAULTS)
+FIELDS = ("source", "destination", *DEFAULTS)
+_DEFAULTS = DEFAULTS  # earlier name
 
 
 def options_from_values(values: dict) -> PreprocessOptions:
@@ -35,14 +37,20 @@ def options_from_values(values: dict) -> PreprocessOptions:
     return PreprocessOptions(**{k: v for k, v in values.items() if k in FIELDS})
 
 
+def start_preprocessing_job(values: dict, ctx: PanelContext) -> tuple[PreprocessOptions, Job]:
+    """Validate, then start preprocessing as the background job; raises HypernetError (JobBusyError when busy)."""
+    options = options_from_values(values)
+    options.validate()
+    ctx.captioners.check(options.captioners)
+    job = ctx.jobs.start("preprocessing", lambda progress: preprocess(options, progress, ctx.captioners),
+                         description=f"Preprocess {options.source.name}")
+    return options, job
+
+
 def start_preprocessing(values: dict, ctx: PanelContext) -> str:
     """Validate, then run preprocessing as the background job; returns the status HTML."""
     try:
-        options = options_from_values(values)
-        options.validate()
-        ctx.captioners.check(options.captioners)
-        ctx.jobs.start("preprocessing", lambda progress: preprocess(options, progress, ctx.captioners),
-                       description=f"Preprocess {options.source.name}")
+        start_preprocessing_job(values, ctx)
     except HypernetError as exc:
         return messages.error(str(exc)) + status_html(ctx.jobs.status())
     return status_html(ctx.jobs.status())
@@ -61,7 +69,7 @@ def _whole(value, name: str) -> int:
 def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:
     """Lay out the panel; returns its components by field name."""
     import gradio as gr
-    d = _DEFAULTS
+    d = DEFAULTS
     c: dict = {}
     with gr.Column(elem_id=prefix, elem_classes=["hnx-panel"]):
         with gr.Row():

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import HypernetError, InvalidOptionError
+from ..jobs import Job
+from ..training.options import TrainingOptions
 from . import messages
 from .context import PanelContext
 from .live import live_values, status_html
@@ -28,16 +30,24 @@ def resume_html(run: str, label: str, steps: Optional[float], ctx: PanelContext,
         if not label:
             raise InvalidOptionError("Pick a checkpoint to resume from.")
         checkpoint = find_checkpoint(run, label)
-        target = whole(steps, "Train until step") if steps not in (None, "", 0) else None
-        options = resume_options(run, checkpoint, target)
-        job = start_training(options, ctx, description=f"Resuming {checkpoint.path.stem}")
+        options, job = start_resume(run, checkpoint, steps, ctx)
         job.data["task_id"] = task_id
     except HypernetError as exc:
         return messages.error(str(exc)) + status_html(ctx.jobs.status())
+    return messages.ok(describe_resume(checkpoint, options)) + status_html(ctx.jobs.status())
+
+
+def start_resume(run: str, checkpoint: CheckpointInfo, steps, ctx: PanelContext) -> tuple[TrainingOptions, Job]:
+    """Start the training job continuing `run` from `checkpoint` (to `steps`, else the run's own target)."""
+    target = whole(steps, "Train until step") if steps not in (None, "", 0) else None
+    options = resume_options(run, checkpoint, target)
+    return options, start_training(options, ctx, description=f"Resuming {checkpoint.path.stem}")
+
+
+def describe_resume(checkpoint: CheckpointInfo, options: TrainingOptions) -> str:
     how = ("exactly, with its optimizer state" if checkpoint.resumable
            else "with a fresh optimizer (its optimizer state is missing or does not match)")
-    return messages.ok(f"Resuming from step {checkpoint.step} {how}. " + describe_start(options)) + \
-        status_html(ctx.jobs.status())
+    return f"Resuming from step {checkpoint.step} {how}. " + describe_start(options)
 
 
 def checkpoints_view(run: str) -> tuple[list[list], list[str], str]:

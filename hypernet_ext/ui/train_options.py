@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import MISSING
+from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -25,6 +27,7 @@ FIELDS = ("hypernetwork", "log_dir", *OPTION_FIELDS, *DATA_FIELDS, "preview_from
 INT_FIELDS = ("steps", "cosine_cycle_steps", "cosine_warmup", "grad_accum", "save_every", "preview_every",
               "loss_guard_steps", "csv_every", "width", "height", "batch_size", "keep_first_tags", "seed",
               "preview_steps", "preview_seed")
+HYPERNETWORK_SUFFIXES = (".pt", ".safetensors")
 TXT2IMG_FIELDS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale", "seed", "width", "height")
 
 
@@ -42,6 +45,35 @@ def parse_optimizer_text(text: str) -> dict:
     """'weight_decay=0.01; betas=(0.9, 0.99)' (one per line or ';'-separated) -> keyword arguments."""
     items = [part.strip() for part in re.split(r"[;\n]+", text or "") if part.strip()]
     return parse_optimizer_args(items)
+
+
+def optimizer_arguments(value: Any) -> dict:
+    """Optimizer keyword arguments from panel text (see `parse_optimizer_text`) or a ready dict."""
+    return dict(value) if isinstance(value, dict) else parse_optimizer_text(value or "")
+
+
+def find_hypernetwork(name_or_path: str, ctx: PanelContext) -> Optional[tuple[str, Path]]:
+    """(name, file) of a library name, or of the path of an existing .pt/.safetensors file; None if neither."""
+    path = ctx.library().path(name_or_path)
+    if path is not None:
+        return name_or_path, Path(path)
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix.lower() in HYPERNETWORK_SUFFIXES and candidate.is_file():
+        return candidate.stem, candidate
+    return None
+
+
+def default_values(ctx: PanelContext) -> dict:
+    """The Train panel's initial value of every field in FIELDS (host settings, else the options' defaults)."""
+    values = {f.name: f.default for f in (*dc_fields(TrainingOptions), *dc_fields(DataOptions))
+              if f.name in OPTION_FIELDS + DATA_FIELDS and f.default is not MISSING}
+    preview, d = PreviewParams(""), ctx.defaults
+    values.update(hypernetwork="", log_dir=ctx.log_dir(), data_dir="", optimizer_args="", loss_guard_threshold=0,
+                  preview_from_txt2img=False, preview_prompt="", preview_negative="", preview_steps=preview.steps,
+                  preview_cfg=preview.cfg_scale, preview_seed=preview.seed, learning_rate=d.learning_rate,
+                  batch_size=d.batch_size, steps=d.steps, save_every=d.save_every, preview_every=d.preview_every,
+                  save_optimizer_state=d.save_optimizer_state, width=d.width, height=d.height)
+    return {name: values[name] for name in FIELDS}
 
 
 def run_dir(log_root: str, name: str) -> Path:
@@ -74,10 +106,11 @@ def training_options(values: dict, ctx: PanelContext, txt2img: Optional[Sequence
     name = str(values.get("hypernetwork") or "").strip()
     if not name:
         raise InvalidOptionError("Choose a hypernetwork to train (create one in the Create panel first).")
-    path = ctx.library().path(name)
-    if path is None:
+    found = find_hypernetwork(name, ctx)
+    if found is None:
         raise InvalidOptionError(f"Hypernetwork {name!r} is not in the hypernetwork folders any more; "
                                  f"press refresh and choose again.")
+    name, path = found
     data = DataOptions(name=name, **{k: values[k] for k in DATA_FIELDS})
     data.data_dir = str(data.data_dir or "").strip()
     if isinstance(data.template, str):
@@ -87,7 +120,7 @@ def training_options(values: dict, ctx: PanelContext, txt2img: Optional[Sequence
         hypernetwork=str(path), log_dir=str(run_dir(values["log_dir"], name)), data=data,
         preview=preview_params(values, txt2img, data.width, data.height),
         **{k: values[k] for k in OPTION_FIELDS if k not in ("optimizer_args", "loss_guard_threshold")},
-        optimizer_args=parse_optimizer_text(values.get("optimizer_args") or ""),
+        optimizer_args=optimizer_arguments(values.get("optimizer_args")),
         loss_guard_threshold=guard if guard > 0 else None)
     options.learning_rate = str(options.learning_rate).strip()
     options.grad_clip_value = str(options.grad_clip_value).strip()
@@ -113,4 +146,5 @@ def describe_start(options: TrainingOptions) -> str:
             f"checkpoints, previews and loss.csv go to {options.log_dir}.")
 
 
-__all__ = ["FIELDS", "HypernetError", "preview_params", "run_dir", "start_training", "training_options"]
+__all__ = ["FIELDS", "HypernetError", "default_values", "find_hypernetwork", "preview_params", "run_dir",
+           "start_training", "training_options"]
