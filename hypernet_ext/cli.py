@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from .errors import HypernetError, InvalidOptionError
+from .model_arguments import add_model_options, load_host_from_args
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -102,7 +103,7 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cfg-scale", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", metavar="WxH", help="default 512x512 (64x64 for --model tiny)")
-    parser.add_argument("--device", default="cpu")
+    add_model_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
@@ -119,8 +120,7 @@ def _generate_run(args: argparse.Namespace) -> int:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
     width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
     library = HypernetworkLibrary(args.hypernetwork_dir)
-    from .standalone import load_host
-    host = load_host(args.model, device=args.device)
+    host = load_host_from_args(args)
     result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
                                 cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
     for warning in result.warnings:

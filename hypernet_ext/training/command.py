@@ -10,6 +10,7 @@ import ast
 import sys
 
 from ..errors import InvalidOptionError
+from ..model_arguments import add_model_options, load_host_from_args
 from ..progress import terminal_progress
 from .optim import DEFAULT_OPTIMIZER
 from .options import DEFAULT_LEARNING_RATE, LR_SCHEDULERS, PRECISIONS, TrainingOptions
@@ -77,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--loss-guard", type=float, default=None, metavar="LOSS",
                      help="stop when the loss stays above LOSS (0.3 suits SD models); NaN/inf always stops")
     out.add_argument("--loss-guard-steps", type=int, default=20, metavar="N")
-    parser.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda (default cpu)")
+    add_model_options(parser)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -143,10 +144,9 @@ def run(args: argparse.Namespace) -> int:
     from ..storage import read_header
     header = read_header(args.hypernetwork) if _is_file(args.hypernetwork) else {"name": "hypernetwork"}
     options = options_from_args(args, header["name"]).validate()
-    from ..standalone import load_host
     from .trainer import train_hypernetwork
     print(f"Loading model {args.model} ...", file=sys.stderr)
-    host = load_host(args.model, device=args.device)
+    host = load_host_from_args(args)
     result = train_hypernetwork(host, options, terminal_progress(options.steps, "Training"))
     stream = sys.stdout if result.stopped in ("finished", "schedule-finished") else sys.stderr
     print(result.message, file=stream)

@@ -21,13 +21,14 @@ class StandaloneSettings:
     hypernetwork_dir: str = "hypernetworks"
     log_dir: str = "training-runs"
     device: str = "cpu"
+    prediction: Optional[str] = None
 
 
 def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None) -> PanelContext:
     """A PanelContext over one standalone host (loaded now unless given)."""
     if host is None:
         from ..standalone import load_host
-        host = load_host(settings.model, device=settings.device)
+        host = load_host(settings.model, device=settings.device, prediction=settings.prediction)
     Path(settings.hypernetwork_dir).expanduser().mkdir(parents=True, exist_ok=True)
     model_lock = threading.Lock()
     size = 64 if settings.model == "tiny" else 512

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidOptionError
+from ..model_arguments import add_model_options
 
 DEFAULT_PORT = 7861
 
@@ -15,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of hypernetwork files (created if missing; default %(default)s)")
     parser.add_argument("--log-dir", default="training-runs", metavar="DIR",
                         help="folder for training runs: checkpoints, previews, loss logs (default %(default)s)")
-    parser.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda (default cpu)")
+    add_model_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     from .app import StandaloneSettings, serve
     print(f"Loading model {args.model} ...")
     serve(StandaloneSettings(model=args.model, hypernetwork_dir=args.hypernetwork_dir, log_dir=args.log_dir,
-                             device=args.device), port=args.port)
+                             device=args.device, prediction=args.prediction), port=args.port)
     return 0
