@@ -25,6 +25,19 @@ def test_train_tabs_build_with_the_txt2img_preview_inputs(webui):
     assert any(all(preview_block._id in d["inputs"] for preview_block in preview) for d in start)
 
 
+def test_train_tab_titles_differ_from_the_webuis_own_tabs(webui):
+    """The real webui's Train tab already has "Create hypernetwork" and "Train" tabs beside ours."""
+    from hypernet_ext.webui.panels import train_tabs
+    with gradio.Blocks() as demo:
+        with gradio.Tabs():
+            gradio.Tab("Create hypernetwork")  # the webui's built-in tab titles
+            gradio.Tab("Train")
+            train_tabs.on_ui_train_tabs(type("Params", (), {"txt2img_preview_params": None})())
+    titles = [b.label for b in demo.blocks.values() if isinstance(b, gradio.Tab)]
+    ours = [t for t in titles if t.endswith(train_tabs.WEBUI_TAB_SUFFIX)]
+    assert len(ours) == 4 and len(set(titles)) == len(titles)
+
+
 def test_observer_mirrors_progress_and_honours_the_webui_interrupt(webui):
     from modules import shared
     from hypernet_ext.webui.panels.state import WebuiStateObserver

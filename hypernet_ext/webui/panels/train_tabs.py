@@ -14,6 +14,7 @@ from ...ui.context import PanelContext, TrainDefaults
 from .state import WebuiStateObserver
 
 _JOBS: Optional[JobManager] = None
+WEBUI_TAB_SUFFIX = " (hypernet-ext)"  # the webui's own "Create hypernetwork" / "Train" tabs sit beside ours
 
 
 def job_manager() -> JobManager:
@@ -74,4 +75,4 @@ def on_ui_train_tabs(params: Any) -> None:
     """Add our four panels as tabs inside the webui's Train tab."""
     from ...ui.panels import build_panel_tabs
     build_panel_tabs(webui_context(list(getattr(params, "txt2img_preview_params", None) or []) or None),
-                     tab_prefix="hnx_train_tab")
+                     tab_prefix="hnx_train_tab", title_suffix=WEBUI_TAB_SUFFIX)
