@@ -85,3 +85,45 @@ def test_clipping_applies_to_unscaled_gradients(mode, expected):
     assert float(w.grad.norm()) == pytest.approx(5.0 * 1024)
     clip_and_step(optimizer, scaler, [w], mode, 0.5)
     assert float(w.detach().norm()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fastest_implementation_is_chosen_and_matches_the_default():
+    import torch
+    from hypernet_ext.training.optim import build_optimizer
+
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(8, 8)), torch.nn.Parameter(torch.randn(8))]
+    reference = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    _, fast = build_optimizer("AdamW", weights, 1e-2)
+    plain = torch.optim.AdamW(reference, lr=1e-2, foreach=False)
+    assert fast.param_groups[0]["fused"] is True
+    for _ in range(3):
+        for w, r in zip(weights, reference):
+            w.grad = torch.ones_like(w) * 0.1
+            r.grad = torch.ones_like(r) * 0.1
+        fast.step()
+        plain.step()
+    for w, r in zip(weights, reference):
+        assert torch.allclose(w, r, atol=1e-6)
+
+
+def test_explicit_implementation_argument_is_respected():
+    import torch
+    from hypernet_ext.training.optim import build_optimizer
+
+    _, opt = build_optimizer("AdamW", [torch.nn.Parameter(torch.zeros(2))], 1e-3, {"foreach": False})
+    assert not opt.param_groups[0]["fused"] and opt.param_groups[0]["foreach"] is False
+
+
+def test_loading_a_plain_state_keeps_the_fused_kernel():
+    import torch
+    from hypernet_ext.training.optim import build_optimizer, load_optimizer_state_dict
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    webui_style = torch.optim.AdamW(params, lr=1e-3)  # the webui saves torch's default implementation
+    params[0].grad = torch.ones(3)
+    webui_style.step()
+    _, opt = build_optimizer("AdamW", params, 1e-3)
+    load_optimizer_state_dict(opt, webui_style.state_dict())
+    assert opt.param_groups[0]["fused"] is True
+    assert torch.equal(opt.state[params[0]]["exp_avg"], webui_style.state[params[0]]["exp_avg"])

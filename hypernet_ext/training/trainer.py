@@ -29,7 +29,8 @@ from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
 from .host import PreviewParams
 from .loss import autocast_context, diffusion_loss, seed_dropout
-from .optim import build_optimizer, clip_and_step, effective_learning_rate, set_learning_rate
+from .optim import (build_optimizer, clip_and_step, effective_learning_rate, load_optimizer_state_dict,
+                    set_learning_rate)
 from .options import TrainingOptions
 from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
 from .run_setup import freeze_host, training_metadata, training_settings
@@ -128,7 +129,7 @@ class Trainer:
         device_type = torch.device(self.host.device).type
         self.scaler = torch.amp.GradScaler(device_type, enabled=opts.precision == "fp16")
         if resume is not None:
-            self.optimizer.load_state_dict(resume.optimizer_state)
+            load_optimizer_state_dict(self.optimizer, resume.optimizer_state)
             if resume.grad_scaler and self.scaler.is_enabled():
                 self.scaler.load_state_dict(resume.grad_scaler)
             if resume.torch_rng is not None:
