@@ -4,8 +4,9 @@ The limit: the same frozen UNet doing forward + backward down to its attention i
 hypernetwork (latents and text conditioning cached, i.e. given as tensors that require grad, so
 backward runs through every attention layer, as it must to reach a hypernetwork's first site).
 A training step: hypernetwork attached, forward, MSE loss, backward (hypernetwork weight grads),
-AdamW step. Both use the same cached inputs, noise and timesteps; repeats are interleaved and
-the median is taken. Ratios only (step / limit), never seconds.
+AdamW step (built by the trainer's `build_optimizer`, i.e. the fused kernel where torch has
+one). Both use the same cached inputs, noise and timesteps; repeats are interleaved and the
+median is taken. Ratios only (step / limit), never seconds.
 
 Models: an SD1.5-shaped UNet (`build_sd15_unet()`, random weights, SDPA, latent 16x16) with a
 768-only and a default four-width (768, 320, 640, 1280) 1-2-1 hypernetwork; and the tiny test
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hypernet_ext import create_hypernetwork  # noqa: E402
 from hypernet_ext.attach import attach_hypernetworks  # noqa: E402
+from hypernet_ext.training.optim import build_optimizer  # noqa: E402
 
 SD15_WIDTHS = {"768-only": (768,), "default 4 widths": (768, 320, 640, 1280)}
 
@@ -71,7 +73,7 @@ class TrainStep:
     def __init__(self, unet, widths):
         self.hn = create_hypernetwork("bench", sizes=widths, seed=0)
         self.hn.train()
-        self.optimizer = torch.optim.AdamW(self.hn.parameters(), lr=1e-5)
+        self.optimizer = build_optimizer("AdamW", self.hn.parameters(), 1e-5)[1]  # as the trainer builds it
         self.unet = unet
 
     def __call__(self, latents, cond, noise, timesteps):
@@ -88,7 +90,7 @@ class HypernetworkAlone:
     def __init__(self, unet, widths, args):
         self.hn = create_hypernetwork("alone", sizes=widths, seed=0)
         self.hn.train()
-        self.optimizer = torch.optim.AdamW(self.hn.parameters(), lr=1e-5)
+        self.optimizer = build_optimizer("AdamW", self.hn.parameters(), 1e-5)[1]
         self.shapes: list[tuple[int, ...]] = []
         handles = [m.to_k.register_forward_pre_hook(lambda mod, a: self.shapes.append(tuple(a[0].shape)))
                    for m in unet.modules() if isinstance(getattr(m, "to_k", None), torch.nn.Linear)]

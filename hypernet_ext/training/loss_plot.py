@@ -47,7 +47,9 @@ def render_loss_curve(steps: Sequence[int], losses: Sequence[float], title: str 
 
     _draw_series(draw, [to_px(x, y) for x, y in zip(xs, ys)], _RAW)
     window = max(1, len(ys) // 50)
-    _draw_series(draw, [to_px(x, y) for x, y in zip(xs, moving_average(ys, window))], _AVG, width=2)
+    if window > 1:  # a 1-step "average" would only hide the raw curve
+        _draw_series(draw, [to_px(x, y) for x, y in zip(xs, moving_average(ys, window))], _AVG, width=2)
+        draw.text((right - 160, 8), f"red: mean of {window} steps", fill=_AVG, font=font)
     for frac in (0.0, 0.5, 1.0):
         y_value = y0 + frac * (y1 - y0)
         py = bottom - frac * (bottom - top)
@@ -57,7 +59,6 @@ def render_loss_curve(steps: Sequence[int], losses: Sequence[float], title: str 
         px = left + frac * (right - left)
         draw.line([px, bottom, px, bottom + 4], fill=_AXIS)
         draw.text((px - 12, bottom + 8), f"{x_value:.0f}", fill=_TEXT, font=font)
-    draw.text((right - 160, 8), f"red: mean of {window} steps", fill=_AVG, font=font)
     return image
 
 
