@@ -1,8 +1,9 @@
 """Training step time and peak memory versus the physical limit, measured side by side.
 
 The limit: the same frozen UNet doing forward + backward down to its attention inputs with no
-hypernetwork (latents and text conditioning cached, i.e. given as tensors that require grad, so
-backward runs through every attention layer, as it must to reach a hypernetwork's first site).
+hypernetwork (latents and text conditioning cached; the conditioning requires grad, so backward
+runs through every attention layer down to the first one, as it must to reach a hypernetwork's
+first site, and no further: the latents need no gradient).
 A training step: hypernetwork attached, forward, MSE loss, backward (hypernetwork weight grads),
 AdamW step (built by the trainer's `build_optimizer`, i.e. the fused kernel where torch has
 one). Both use the same cached inputs, noise and timesteps; repeats are interleaved and the
@@ -63,9 +64,8 @@ def inputs(latent_shape, text_width: int, batch: int):
 
 
 def limit_step(unet, latents, cond, noise, timesteps):
-    x = latents.clone().requires_grad_(True)
-    c = cond.clone().requires_grad_(True)
-    loss = torch.nn.functional.mse_loss(unet(x, timesteps, context=c), noise)
+    c = cond.clone().requires_grad_(True)  # gradient must reach every attention input, not the latents
+    loss = torch.nn.functional.mse_loss(unet(latents, timesteps, context=c), noise)
     loss.backward()
 
 
