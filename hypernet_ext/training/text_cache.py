@@ -3,6 +3,8 @@
 Hypernetworks only change what enters the UNet's attention layers, never the text encoder, so a
 prompt's conditioning never changes during training. Prompts that are fixed for the whole run
 (one template line, no tag shuffle or dropout) are pinned; the others go through a bounded LRU.
+Conditioning with NaN/inf values is rejected when it is encoded (`NonFiniteConditioningError`):
+it would otherwise surface steps later as a NaN loss that looks like divergence.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from collections import OrderedDict
 from typing import Callable, Iterable, Sequence
 
 import torch
+
+from ..errors import HypernetError
 
 Encoder = Callable[[list[str]], torch.Tensor]
 
@@ -20,6 +24,27 @@ def stack_conditioning(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     padded = [r if r.shape[0] == longest
               else torch.cat([r, r[-1:].expand(longest - r.shape[0], -1)], dim=0) for r in rows]
     return torch.stack(padded)
+
+
+class NonFiniteConditioningError(HypernetError):
+    """The text encoder returned NaN/inf for a prompt: bad input, not a diverged hypernetwork."""
+
+    def __init__(self, text: str, hint: str = "", *, message: str = ""):
+        self.text = text
+        hint = hint or "Change the caption or template line that produces it, or check the model."
+        super().__init__(message or (
+            f"The text encoder returned NaN/inf values for the prompt {text!r}. The hypernetwork is not "
+            f"at fault: the loaded model cannot encode this text (generating an image with this prompt "
+            f"fails the same way). {hint}"))
+
+
+def check_conditioning(texts: Sequence[str], cond: torch.Tensor, hint: str = "") -> None:
+    """Raise `NonFiniteConditioningError` for the first of `texts` whose row of `cond` is not finite."""
+    finite = torch.isfinite(cond.detach()).flatten(1).all(dim=1)
+    if bool(finite.all()):
+        return
+    bad = int((~finite).nonzero()[0, 0])
+    raise NonFiniteConditioningError(texts[bad] if bad < len(texts) else "?", hint)
 
 
 class TextConditionCache:
@@ -43,6 +68,7 @@ class TextConditionCache:
             for start in range(0, len(texts), self.chunk_size):
                 chunk = texts[start:start + self.chunk_size]
                 cond = self._encode(list(chunk)).detach()
+                check_conditioning(chunk, cond)
                 out.update({t: cond[i].clone() for i, t in enumerate(chunk)})
         self.misses += len(texts)
         return out

@@ -9,6 +9,9 @@ is bitwise identical to an uninterrupted one (CPU, fp32).
 Stops: "finished" (reached steps), "schedule-finished" (the learning-rate list ran out),
 "interrupted" (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), "diverged" (non-finite
 loss or weights, or the loss guard: nothing is saved; the last good checkpoint is reported).
+Steps in messages count completed optimizer steps, as `loss.csv` does (its first row is step 1).
+A prompt the text encoder turns into NaN/inf is bad input, not divergence: the weights trained so
+far are saved and `NonFiniteConditioningError` is raised naming the prompt.
 The source file is only written when `save_final_to_source` is on and training ended normally.
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .optim import (build_optimizer, clip_and_step, effective_learning_rate, loa
 from .options import TrainingOptions
 from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
 from .run_setup import freeze_host, training_metadata, training_settings
+from .text_cache import NonFiniteConditioningError
 
 STOPS = ("finished", "interrupted", "diverged", "schedule-finished")
 FLUSH_EVERY = 100
@@ -140,15 +144,20 @@ class Trainer:
         opts = self.options
         self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
         attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
+        bad_text = None
         try:
             with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
                 stopped, reason = self._loop()
         except (KeyboardInterrupt, Cancelled):
             stopped, reason = "interrupted", "interrupted by the user"
+        except NonFiniteConditioningError as exc:
+            bad_text = exc
         finally:
             attachment.detach()
             self.hn.eval()
             self.optimizer.zero_grad(set_to_none=True)
+        if bad_text is not None:
+            raise self._bad_text_stop(bad_text) from None
         return self._finish(stopped, reason)
 
     def _loop(self) -> tuple[str, str]:
@@ -159,7 +168,7 @@ class Trainer:
                 return "schedule-finished", f"the learning-rate schedule ends at step {step}"
             set_learning_rate(self.optimizer, lr)
             loss = self._optimizer_step(step)
-            reason = self.guard.check(step, loss)
+            reason = self.guard.check(step + 1, loss)
             if reason is None and not all_finite(self.hn.parameters()):
                 reason = f"the weights became non-finite at step {step + 1}"
             if reason is not None:
@@ -268,8 +277,22 @@ class Trainer:
                                         "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                                         "torch_rng": torch.get_rng_state()})
 
+    def _bad_text_stop(self, exc: NonFiniteConditioningError) -> NonFiniteConditioningError:
+        """Save the (finite) weights trained so far; the error to raise, saying where they are."""
+        step = int(self.hn.step)
+        self.loss_log.flush()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        saved = dict(self.checkpoints)
+        path = saved.get(step) or (self._save(step) if step > self.start_step else None)
+        kept = (f"The {step - self.start_step} steps trained before it were saved to {path}; resume from it "
+                f"once the prompt is fixed." if path is not None else
+                f"Nothing was trained yet; {self.options.hypernetwork} is unchanged.")
+        return NonFiniteConditioningError(exc.text, message=f"Training stopped at step {step + 1}: {exc} {kept}")
+
     def _diverged(self, reason: str) -> TrainingResult:
-        bad_from = self.guard.streak_start if self.guard.in_streak else int(self.hn.step)
+        # The loss of step s (loss.csv numbering) comes from the weights saved as step s - 1.
+        bad_from = self.guard.streak_start - 1 if self.guard.in_streak else int(self.hn.step)
         good = [(s, p) for s, p in self.checkpoints if s < bad_from]
         if good:
             keep = f"The last good checkpoint is {good[-1][1]} (step {good[-1][0]})."

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import HypernetError
 from ..training.host import PreviewParams
+from ..training.text_cache import check_conditioning
 from .runtime import model_unet, runtime
 
 SDXL_MESSAGE = ("Training on SDXL is not supported yet: load an SD1.x or SD2.x checkpoint to train. "
@@ -75,6 +76,7 @@ class WebuiHost:
             cond = self.sd_model.cond_stage_model(list(captions))
         if isinstance(cond, dict):  # sgm-style embedders return a dict; SD1/2 return a tensor
             cond = cond["crossattn"]
+        check_conditioning(captions, cond, _nonfinite_text_hint())
         return cond.to(self.device, self.dtype)
 
     def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -122,6 +124,21 @@ def check_trainable(model: Any) -> None:
     if getattr(model, "conditioning_key", "crossattn") not in ("crossattn", None):
         raise UnsupportedModelError("Inpainting/depth checkpoints need extra image conditioning and "
                                     "cannot be used for training; load a plain SD1.x or SD2.x checkpoint.")
+
+
+def _nonfinite_text_hint() -> str:
+    """What to do about NaN conditioning, naming the webui setting that causes it when it is on."""
+    fix = "change the caption or template line that produces this prompt"
+    try:
+        from modules import shared
+        emphasis = getattr(shared.opts, "emphasis", None)
+    except (ImportError, AttributeError):
+        emphasis = None
+    if emphasis == "Original":
+        return ("With Settings > Stable Diffusion > Emphasis mode 'Original' the webui divides the encoding "
+                "by its own average, which gives NaN when that average is exactly 0 (seen with text encoders "
+                f"whose final LayerNorm has a zero bias). Set Emphasis mode to 'No norm', or {fix}.")
+    return f"Check the loaded checkpoint's text encoder, or {fix}."
 
 
 def _device() -> Optional[torch.device]:

@@ -211,7 +211,12 @@ def build_state_dict(unet: dict, vae: dict, layers: int, snapshot: Path) -> dict
     text_cfg = CLIPTextConfig.from_pretrained(str(snapshot))
     if text_cfg.num_hidden_layers != layers:
         raise SystemExit(f"HF cache config has {text_cfg.num_hidden_layers} text layers, expected {layers}")
-    parts["cond_stage_model.transformer."] = CLIPTextModel(text_cfg)
+    text_model = CLIPTextModel(text_cfg)
+    with torch.no_grad():
+        # Real CLIP's final LayerNorm has a non-zero bias. With zeros every token vector averages to
+        # exactly 0 for some prompts, and the webui's default "Original" emphasis divides by that mean.
+        text_model.text_model.final_layer_norm.bias.normal_(0.0, 0.1)
+    parts["cond_stage_model.transformer."] = text_model
     state = {}
     for prefix, module in parts.items():
         unzero(module)
