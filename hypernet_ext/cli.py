@@ -72,6 +72,20 @@ def _create_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- convert -----------------------------------------------------------------------------------
+def _convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="hypernetwork file to read (.pt or .safetensors)")
+    parser.add_argument("dst", help="file to write; the format follows its suffix")
+    parser.add_argument("--overwrite", action="store_true", help="replace DST if it exists")
+
+
+def _convert_run(args: argparse.Namespace) -> int:
+    from .storage import convert_hypernetwork
+    path = convert_hypernetwork(args.src, args.dst, overwrite=args.overwrite)
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
 # -- info --------------------------------------------------------------------------------------
 def _info_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="hypernetwork file (.pt or .safetensors)")
@@ -141,6 +155,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "generate": Subcommand("render an image with <hypernet:NAME:WEIGHT> prompt tags", add_arguments=_generate_arguments,
                            run=_generate_run),
     "info": Subcommand("describe a hypernetwork file", add_arguments=_info_arguments, run=_info_run),
+    "convert": Subcommand("convert between .pt (webui format) and .safetensors", add_arguments=_convert_arguments,
+                          run=_convert_run),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
     "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
                        "train -> resume -> generate", module="hypernet_ext.demo"),

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from hypernet_ext.cli import SUBCOMMANDS, Subcommand, build_parser, main
@@ -142,3 +143,20 @@ def test_module_entry_point(tmp_path):
     assert done.returncode == 0 and (tmp_path / "a.pt").is_file()
     done = subprocess.run(command + ["info"], capture_output=True, text=True, cwd=root)
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_convert_both_ways_keeps_weights_and_refuses_to_overwrite(tmp_path, capsys):
+    assert main(["create", "conv", "--dir", str(tmp_path), "--sizes", "64", "--activation", "relu",
+                 "--layer-norm", "--seed", "3"]) == 0
+    src = tmp_path / "conv.pt"
+    st = tmp_path / "conv.safetensors"
+    back = tmp_path / "back.pt"
+    assert main(["convert", str(src), str(st)]) == 0
+    assert main(["convert", str(st), str(back)]) == 0
+    original, round_trip = load_hypernetwork(src), load_hypernetwork(back)
+    for (key, a), (_, b) in zip(original.state_dict().items(), round_trip.state_dict().items()):
+        assert torch.equal(a, b), key
+    capsys.readouterr()
+    assert main(["convert", str(src), str(st)]) == 1
+    assert "overwrite" in capsys.readouterr().err
+    assert main(["convert", str(src), str(st), "--overwrite"]) == 0
