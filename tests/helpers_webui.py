@@ -101,6 +101,9 @@ def webui(tmp_path):
         torch.manual_seed(0)
         yield SimpleNamespace(modules=m, folder=tmp_path / "hypernetworks", tmp=tmp_path)
     finally:
+        from hypernet_ext.preprocess.captioners import REGISTRY
+        for name in ("BLIP", "DeepDanbooru"):  # the webui's captioners exist only inside the webui
+            REGISTRY.unregister(name)
         runtime_module = sys.modules.get("hypernet_ext.webui.runtime")
         if runtime_module is not None:
             runtime_module.runtime.detach()

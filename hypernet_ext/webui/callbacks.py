@@ -12,10 +12,12 @@ from .runtime import runtime
 
 def before_ui() -> None:
     """After the webui registered its defaults: replace the built-in handler and page."""
+    from .captioners import register_webui_captioners
     from .cards import install_page
     from .network import install_network
     install_network(runtime)
     install_page(runtime)
+    register_webui_captioners()
 
 
 def app_started(demo: Any, app: Any) -> None:

@@ -1,5 +1,5 @@
 """Stand-in of `modules.shared`: opts, cmd_opts, state, the loaded model and the hypernetwork lists."""
-from modules import options, shared_cmd_options, shared_items, shared_options, shared_state
+from modules import interrogate, options, shared_cmd_options, shared_items, shared_options, shared_state
 
 cmd_opts = shared_cmd_options.cmd_opts
 parser = shared_cmd_options.parser
@@ -12,6 +12,7 @@ opts = options.Options(options_templates, set())
 state = shared_state.State()
 sd_model = None
 device = "cpu"
+interrogator = interrogate.InterrogateModels("interrogate")
 
 options_section = options.options_section
 OptionInfo = options.OptionInfo
