@@ -13,6 +13,7 @@ from ..preprocess.resize import RESIZE_MODES
 from . import messages
 from .context import PanelContext
 from .live import status_html
+from .train_options import whole
 
 DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
              for f in fields(PreprocessOptions) if f.name not in ("source", "destination")}
@@ -30,9 +31,9 @@ def options_from_values(values: dict) -> PreprocessOptions:
             raise InvalidOptionError(f"Enter the {name} folder.")
     for name in INT_FIELDS:
         if values.get(name) is not None:
-            values[name] = _whole(values[name], name)
+            values[name] = whole(values[name], name)
     if isinstance(values.get("background"), str) and "," in values["background"]:
-        values["background"] = tuple(_whole(v, "background") for v in values["background"].split(","))
+        values["background"] = tuple(whole(v, "background") for v in values["background"].split(","))
     values["captioners"] = list(values.get("captioners") or [])
     return PreprocessOptions(**{k: v for k, v in values.items() if k in FIELDS})
 
@@ -54,16 +55,6 @@ def start_preprocessing(values: dict, ctx: PanelContext) -> str:
     except HypernetError as exc:
         return messages.error(str(exc)) + status_html(ctx.jobs.status())
     return status_html(ctx.jobs.status())
-
-
-def _whole(value, name: str) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidOptionError(f"{name} must be a whole number, got {value!r}.") from None
-    if not number.is_integer():
-        raise InvalidOptionError(f"{name} must be a whole number, got {value!r}.")
-    return int(number)
 
 
 def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:

@@ -10,48 +10,60 @@ from PIL import Image
 from ..preprocess.captioners import REGISTRY, CaptionerRegistry
 
 
-class BlipCaptioner:
-    """A caption sentence from the webui's BLIP interrogator."""
+class _WebuiModelCaptioner:
+    """Starts its webui model on the first caption of a run and stops it in `close` (end of the run)."""
 
-    name = "BLIP"
-
-    def __init__(self) -> None:
-        self._loaded = False
-
-    def caption(self, image: Image.Image) -> str:
-        from modules import shared
-        if not self._loaded:
-            shared.interrogator.load()
-            self._loaded = True
-        return str(shared.interrogator.generate_caption(image.convert("RGB"))).strip()
-
-    def close(self) -> None:
-        if self._loaded:
-            from modules import shared
-            shared.interrogator.unload()
-            self._loaded = False
-
-
-class DeepDanbooruCaptioner:
-    """Comma-separated tags from the webui's DeepDanbooru (its threshold and tag settings apply)."""
-
-    name = "DeepDanbooru"
+    name = ""
 
     def __init__(self) -> None:
         self._started = False
 
     def caption(self, image: Image.Image) -> str:
-        from modules import deepbooru
         if not self._started:
-            deepbooru.model.start()
+            self._start()
             self._started = True
-        return str(deepbooru.model.tag_multi(image.convert("RGB"))).strip()
+        return str(self._caption(image.convert("RGB"))).strip()
 
     def close(self) -> None:
         if self._started:
-            from modules import deepbooru
-            deepbooru.model.stop()
+            self._stop()
             self._started = False
+
+
+class BlipCaptioner(_WebuiModelCaptioner):
+    """A caption sentence from the webui's BLIP interrogator."""
+
+    name = "BLIP"
+
+    def _start(self) -> None:
+        from modules import shared
+        shared.interrogator.load()
+
+    def _caption(self, image: Image.Image) -> str:
+        from modules import shared
+        return shared.interrogator.generate_caption(image)
+
+    def _stop(self) -> None:
+        from modules import shared
+        shared.interrogator.unload()
+
+
+class DeepDanbooruCaptioner(_WebuiModelCaptioner):
+    """Comma-separated tags from the webui's DeepDanbooru (its threshold and tag settings apply)."""
+
+    name = "DeepDanbooru"
+
+    def _start(self) -> None:
+        from modules import deepbooru
+        deepbooru.model.start()
+
+    def _caption(self, image: Image.Image) -> str:
+        from modules import deepbooru
+        return deepbooru.model.tag_multi(image)
+
+    def _stop(self) -> None:
+        from modules import deepbooru
+        deepbooru.model.stop()
 
 
 def register_webui_captioners(registry: CaptionerRegistry = REGISTRY) -> None:
