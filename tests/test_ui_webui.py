@@ -62,3 +62,18 @@ def test_observer_mirrors_progress_and_honours_the_webui_interrupt(webui):
     shared.state.interrupt()  # the webui's Interrupt button
     finished = jobs.wait(10)
     assert not finished.running and shared.state.job == ""
+
+
+def test_saved_form_values_do_not_share_keys_with_the_builtin_train_tab(webui):
+    """ui-config.json keys are `train/<label>`; ours carry the webui's script prefix instead."""
+    from hypernet_ext.webui.panels import train_tabs
+    with gradio.Blocks() as demo:
+        with gradio.Tabs():
+            with gradio.Tab("Train"):
+                builtin = gradio.Textbox("textual_inversion", label="Log directory")
+            train_tabs.on_ui_train_tabs(type("Params", (), {"txt2img_preview_params": None})())
+    inputs = (gradio.Textbox, gradio.Number, gradio.Slider, gradio.Checkbox, gradio.Dropdown, gradio.Radio)
+    ours = [b for b in demo.blocks.values() if isinstance(b, inputs) and b is not builtin]
+    assert ours and all(getattr(b, "custom_script_source", None) == train_tabs.UI_CONFIG_SOURCE for b in ours)
+    assert any(b.label == "Log directory" for b in ours)
+    assert getattr(builtin, "custom_script_source", None) is None

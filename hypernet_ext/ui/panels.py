@@ -12,17 +12,19 @@ TABS = (("Create hypernetwork", "create"), ("Preprocess images", "preprocess"), 
 
 
 def build_panel_tabs(ctx: PanelContext, tab_prefix: str = "hnx_tab", title_suffix: str = "") -> dict[str, dict]:
-    """Create one `gr.Tab` per panel in the current gradio Tabs context; returns components per panel.
+    """Create one `gr.Tab` per panel in the current gradio Tabs context; returns components per panel
+    (plus `"tabs"`: the `gr.Tab` of each panel).
 
     `title_suffix` is appended to every tab title (the webui's Train tab already has tabs named
     "Create hypernetwork" and "Train", so ours must be told apart)."""
     import gradio as gr
     builders = {"create": create_panel.build, "preprocess": preprocess_panel.build, "train": train_panel.build,
                 "resume": resume_panel.build}
-    panels: dict[str, dict] = {}
+    panels: dict[str, dict] = {"tabs": {}}
     for title, key in TABS:
-        with gr.Tab(title + title_suffix, elem_id=f"{tab_prefix}_{key}"):
+        with gr.Tab(title + title_suffix, elem_id=f"{tab_prefix}_{key}") as tab:
             panels[key] = builders[key](ctx)
+        panels["tabs"][key] = tab
     train = panels["train"]
     panels["create"]["create"].click(train["refresh_list_fn"], inputs=[train["hypernetwork"]],
                                      outputs=[train["hypernetwork"]], show_progress="hidden")

@@ -74,5 +74,23 @@ def webui_context(preview_inputs: Optional[list] = None) -> PanelContext:
 def on_ui_train_tabs(params: Any) -> None:
     """Add our four panels as tabs inside the webui's Train tab."""
     from ...ui.panels import build_panel_tabs
-    build_panel_tabs(webui_context(list(getattr(params, "txt2img_preview_params", None) or []) or None),
-                     tab_prefix="hnx_train_tab", title_suffix=WEBUI_TAB_SUFFIX)
+    panels = build_panel_tabs(webui_context(list(getattr(params, "txt2img_preview_params", None) or []) or None),
+                              tab_prefix="hnx_train_tab", title_suffix=WEBUI_TAB_SUFFIX)
+    for tab in panels["tabs"].values():
+        namespace_saved_values(tab)
+
+
+UI_CONFIG_SOURCE = "hypernet_ext"
+
+
+def namespace_saved_values(block: Any) -> None:
+    """Give every component under `block` its own ui-config key prefix.
+
+    The webui saves form values in ui-config.json under `train/<label>`, so our "Batch size" or "Log
+    directory" would share (and be overwritten by) the built-in Train tab's values. Components with
+    `custom_script_source` are saved under `customscript/<source>/...` instead, as script components are.
+    """
+    for child in getattr(block, "children", None) or []:
+        namespace_saved_values(child)
+    if getattr(block, "label", None) is not None or not getattr(block, "children", None):
+        block.custom_script_source = UI_CONFIG_SOURCE
