@@ -11,6 +11,7 @@ REASON = skip_reason()
 if REASON:
     pytest.skip(f"browser tests skipped: {REASON}", allow_module_level=True)
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 LONG = 180_000
@@ -64,6 +65,25 @@ def set_text(page, elem_id: str, value) -> None:
 
 def tab(page, title: str) -> None:
     page.locator("#hnx_tabs .tab-nav button", has_text=title).first.click()
+
+
+def choose_option(page, elem_id: str, text: str, refresh_id: str, attempts: int = 12) -> None:
+    """Refresh a gradio dropdown's choices from the server, then pick `text`.
+
+    Opening the list before the refresh round-trip has landed shows the old choices, so refresh and
+    reopen until the option appears (bounded: 12 tries of 5 s).
+    """
+    for _ in range(attempts):
+        page.locator(f"#{refresh_id}").click()
+        page.wait_for_timeout(500)
+        page.locator(f"#{elem_id} input").click()
+        try:
+            page.locator("ul.options li", has_text=text).first.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    shot(page, f"failed-choose-{elem_id}")
+    raise AssertionError(f"option {text!r} never appeared in #{elem_id}")
 
 
 def wait_state(page, status_id: str, state: str) -> None:
@@ -156,9 +176,7 @@ def test_5_resume(page, workspace):
 def test_6_generate_with_tag(page, workspace):
     tab(page, "Generate")
     set_text(page, "hnx_generate_prompt", "a red cat")
-    page.locator("#hnx_generate_refresh").click()
-    page.locator("#hnx_generate_tag_name input").click()
-    page.locator("ul.options li", has_text="style").first.click()
+    choose_option(page, "hnx_generate_tag_name", "style", refresh_id="hnx_generate_refresh")
     page.locator("#hnx_generate_add_tag").click()
     expect(text_input(page, "hnx_generate_prompt")).to_have_value("a red cat <hypernet:style:1>", timeout=LONG)
     set_text(page, "hnx_generate_steps", 4)
