@@ -126,7 +126,7 @@ def _generate_run(args: argparse.Namespace) -> int:
     from pathlib import Path
     from PIL.PngImagePlugin import PngInfo
     from .library import HypernetworkLibrary
-    from .storage import atomic_write_bytes
+    from .atomic_files import atomic_write_bytes
     from .tagged_generation import generate_with_tags
     from .training.command import parse_size
     out = Path(args.out)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Optional, Union
 
 import torch
 
+from .atomic_files import atomic_write_bytes
 from .errors import HypernetError, HypernetworkFileError
 from .file_format import (METADATA_KEY, config_from_dict, hypernetwork_from_dict, hypernetwork_from_safetensors,
                           hypernetwork_to_dict, hypernetwork_to_safetensors, parse_metadata)
@@ -63,24 +63,6 @@ def legacy_model_hash(path: PathLike) -> str:
 
 
 # -- writing -----------------------------------------------------------------------------------
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write `data` to `path` via a temporary file in the same folder and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def portable(obj: Any, where: str = "value") -> Any:
     """A copy of `obj` that the webui's safe unpickler accepts; raises HypernetError naming the bad part."""
     if obj is None or isinstance(obj, (bool, int, float, str)):

@@ -7,13 +7,12 @@ left-right) or `-vflip` (upside down). Captions sit next to each image as `<same
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
+from ..atomic_files import atomic_write
 from ..errors import HypernetError
 
 DEBUG_FOLDER = "focal-debug"
@@ -49,28 +48,11 @@ def save_caption(text: str, path: Path) -> None:
 
 
 def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, write)
     except OSError as exc:
-        _remove_quietly(tmp)
         raise OutputWriteError(f"cannot write {path}: {exc.strerror or exc}; "
                                "check the destination folder is writable and has free space") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def read_existing_caption(source: Path) -> str:

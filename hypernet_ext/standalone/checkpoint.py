@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Callable, Mapping, Optional
 
@@ -62,15 +61,6 @@ def read_checkpoint(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]
         return _read_pickle(path), {}
     raise HypernetworkFileError(f"{path}: unknown checkpoint type {suffix or '(no suffix)'!r}; use a "
                                 ".safetensors or .ckpt single-file checkpoint")
-
-
-def short_hash(path: str) -> str:
-    """The webui's short model hash: the first 10 hex digits of the file's SHA-256."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:10]
 
 
 def with_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ from typing import Mapping, Optional, Union
 import torch
 
 from ..errors import InvalidOptionError
+from ..storage import short_hash
 from ..training.host import PreviewParams
 from . import checkpoint as ckpt
 from .attention import attention_widths
@@ -174,4 +175,4 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
     weights, metadata = ckpt.read_checkpoint(path)
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,
                                 prediction=prediction, model_name=os.path.splitext(os.path.basename(path))[0],
-                                model_hash=ckpt.short_hash(path))
+                                model_hash=short_hash(path))

@@ -15,6 +15,7 @@ from typing import Union
 import torch
 from torch import nn
 
+from ..atomic_files import atomic_write
 from ..errors import HypernetworkFileError, InvalidOptionError
 from .model_config import (SD1_TEXT_PREFIX, SD2_TEXT_PREFIX, UNET_PREFIX, VAE_PREFIX, ModelConfig,
                            TextEncoderConfig, UNetConfig, VAEConfig)
@@ -96,16 +97,11 @@ def write_checkpoint(path: Union[str, os.PathLike], state_dict: dict[str, torch.
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".safetensors", ".ckpt"):
         raise InvalidOptionError(f"checkpoint suffix {suffix!r} is not .safetensors or .ckpt")
-    temp = f"{path}.tmp-{os.getpid()}"
-    try:
-        if suffix == ".safetensors":
-            from safetensors.torch import save_file
+    if suffix == ".safetensors":
+        from safetensors.torch import save as safetensors_bytes
 
-            save_file(state_dict, temp, metadata=metadata or {})
-        else:
-            torch.save({"state_dict": state_dict, "global_step": 0}, temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+        data = safetensors_bytes(state_dict, metadata=metadata or {})
+        atomic_write(path, lambda f: f.write(data))
+    else:
+        atomic_write(path, lambda f: torch.save({"state_dict": state_dict, "global_step": 0}, f))
     return path

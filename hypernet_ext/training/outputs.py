@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InvalidOptionError
-from ..storage import atomic_write_bytes
+from ..atomic_files import atomic_write_bytes
 from .loss_plot import render_loss_curve
 
 CSV_COLUMNS = ("step", "epoch", "epoch_step", "loss", "learn_rate")
