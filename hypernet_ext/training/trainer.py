@@ -25,7 +25,7 @@ import torch
 
 from ..errors import InvalidOptionError
 from ..progress import Cancelled, Progress
-from ..storage import load_hypernetwork, save_optimizer_state
+from ..storage import load_hypernetwork
 from ..attach import attach_hypernetworks
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
 from .grad_checkpoint import GradientCheckpointing
@@ -226,11 +226,20 @@ class Trainer:
         path = checkpoint_path(self.checkpoint_dir, self.hn.name, step, self.suffix)
         if same_file(path, self.options.hypernetwork):
             return path  # resuming from this very checkpoint: it already holds these weights
-        save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
-                        scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
-                        with_optimizer=self.options.save_optimizer_state)
+        self._write(path)
         self.checkpoints = [(s, p) for s, p in self.checkpoints if s != step] + [(step, path)]
         return path
+
+    def _write(self, path: Path) -> Path:
+        """The current weights to `path`, with the `.optim` sidecar when optimizer state is kept."""
+        return save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
+                               scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
+                               with_optimizer=self.options.save_optimizer_state)
+
+    def _close_logs(self) -> None:
+        self.loss_log.flush()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def _preview(self, step: int) -> Optional[Path]:
         params = self.options.preview or PreviewParams(
@@ -252,9 +261,7 @@ class Trainer:
 
     def _finish(self, stopped: str, reason: str) -> TrainingResult:
         step = int(self.hn.step)
-        self.loss_log.flush()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self._close_logs()
         if stopped == "diverged":
             return self._diverged(reason)
         saved = dict(self.checkpoints)
@@ -263,26 +270,14 @@ class Trainer:
         if final is not None:
             message += f" Result: {final}."
         if stopped in ("finished", "schedule-finished") and self.options.save_final_to_source and final is not None:
-            self._write_source()
+            self._write(Path(self.options.hypernetwork))
             message += f" Also written over {self.options.hypernetwork}."
         return self._result(final, stopped, message)
-
-    def _write_source(self) -> None:
-        from ..storage import save_hypernetwork
-        source = save_hypernetwork(self.hn, self.options.hypernetwork, overwrite=True)
-        if self.options.save_optimizer_state:
-            save_optimizer_state(source, self.optimizer_name, self.optimizer.state_dict(),
-                                 extra={"format": 1, "step": int(self.hn.step), "seed": self.options.seed,
-                                        "schedule": self.lr_schedule.describe(),
-                                        "grad_scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                                        "torch_rng": torch.get_rng_state()})
 
     def _bad_text_stop(self, exc: NonFiniteConditioningError) -> NonFiniteConditioningError:
         """Save the (finite) weights trained so far; the error to raise, saying where they are."""
         step = int(self.hn.step)
-        self.loss_log.flush()
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self._close_logs()
         saved = dict(self.checkpoints)
         path = saved.get(step) or (self._save(step) if step > self.start_step else None)
         kept = (f"The {step - self.start_step} steps trained before it were saved to {path}; resume from it "
