@@ -93,7 +93,7 @@ def wait_state(page, status_id: str, state: str) -> None:
 def test_1_create(page, workspace):
     set_text(page, "hnx_create_name", "style")
     expect(page.locator("#hnx_create_estimate").first).to_contain_text("parameters for widths 768, 32, 64, 128")
-    set_text(page, "hnx_create_layers", "1, 3, 1")
+    set_text(page, "hnx_create_layer_structure", "1, 3, 1")
     expect(page.locator("#hnx_create_estimate").first).to_contain_text("parameters")
     page.locator("#hnx_create_button").click()
     expect(page.locator("#hnx_create_result").first).to_contain_text("Created", timeout=LONG)
@@ -128,7 +128,7 @@ def test_3_train_with_live_view(page, workspace):
     set_text(page, "hnx_train_steps", 4)
     set_text(page, "hnx_train_save_every", 2)
     set_text(page, "hnx_train_preview_every", 2)
-    set_text(page, "hnx_train_lr", "0.001")
+    set_text(page, "hnx_train_learning_rate", "0.001")
     page.locator("#hnx_train_start").click()
     wait_state(page, "hnx_train_live_status", "finished")
     status = page.locator("#hnx_train_live_status").first.first
