@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ..infotext import HASHES_INFOTEXT_KEY
 from ..option_spec import OptionSpec, declared_options, display_value
 from ..service import TRAIN_OPTION_CLASSES
 
 SECTION = ("hypernet_ext", "Hypernetworks (hypernet-ext)")
 TRAINING_SECTION = ("hypernet_ext_training", "Hypernetwork training (hypernet-ext)")
 CATEGORIES = {SECTION: "sd", TRAINING_SECTION: "training"}  # webui v1.6+ settings categories
-HASHES_INFOTEXT_KEY = "Hypernet hashes"
 
 
 @dataclass(frozen=True)
