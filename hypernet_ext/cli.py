@@ -12,14 +12,20 @@ import importlib
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from .atomic_files import atomic_write_bytes
 from .config import parse_number_list
 from .create_options import CreateOptions, create_file
 from .errors import HypernetError, InvalidOptionError
+from .image_output import encode_image, output_format
+from .library import HypernetworkLibrary
 from .model_arguments import add_model_options, load_host_from_args
 from .option_cli import add_option_flags, defaults_with, given_values
-from .storage import load_hypernetwork
+from .storage import convert_hypernetwork, load_hypernetwork, read_header
+from .tagged_generation import generate_with_tags, generation_infotext
+from .training.command import parse_size
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -65,7 +71,6 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _convert_run(args: argparse.Namespace) -> int:
-    from .storage import convert_hypernetwork
     path = convert_hypernetwork(args.src, args.dst, overwrite=args.overwrite)
     print(f"Wrote {path}")
     return EXIT_OK
@@ -78,7 +83,6 @@ def _info_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _info_run(args: argparse.Namespace) -> int:
-    from .storage import read_header
     header = read_header(args.file)
     if args.json:
         print(json.dumps(header, indent=2, sort_keys=True, default=str))
@@ -108,12 +112,6 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from .library import HypernetworkLibrary
-    from .atomic_files import atomic_write_bytes
-    from .image_output import encode_image, output_format
-    from .tagged_generation import generate_with_tags, generation_infotext
-    from .training.command import parse_size
     out = Path(args.out)
     fmt = output_format(out, "--out")
     if out.exists() and not args.overwrite:

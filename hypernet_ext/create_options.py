@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 
@@ -30,7 +30,7 @@ class CreateOptions:
     name: str = ""
     widths: Sequence = field(default_factory=tuple)
     folder: str = ""
-    layer_structure: str = option("1, 2, 1", help="width multipliers of each layer, starting and ending with 1; "
+    layer_structure: Union[str, list] = option("1, 2, 1", help="width multipliers of each layer, starting and ending with 1; "
                                   "larger numbers mean more parameters", label="Layer structure", metavar="LIST")
     activation: str = option("linear", help="non-linearity between layers (linear: none, the webui default)",
                              label="Activation function", suggest=SELECTABLE_ACTIVATIONS)
@@ -41,7 +41,7 @@ class CreateOptions:
     init_seed: int = option(-1, help="seed of the initial weights (-1: random); the same seed and options give "
                             "the same file", label="Initialization seed (-1 = random)", flag="--seed", metavar="S")
     layer_norm: bool = option(False, help="a LayerNorm after each hidden layer", label="Add layer normalization")
-    dropout_structure: str = option("", help="dropout probability per layer, one per layer structure entry, e.g. "
+    dropout_structure: Union[str, list, None] = option("", help="dropout probability per layer, one per layer structure entry, e.g. "
                                     "0, 0.3, 0 (empty: no dropout)", label="Dropout structure (empty = none)",
                                     flag="--dropout", metavar="LIST")
     activate_output: bool = option(False, help="apply the activation after the last layer too",
@@ -57,13 +57,17 @@ class CreateOptions:
     def sizes(self) -> tuple[int, ...]:
         return validate_sizes(int(w) for w in self.widths or ())
 
-    def dropout(self) -> Optional[tuple[float, ...]]:
-        text = str(self.dropout_structure or "").strip()
-        return tuple(parse_number_list(text, "Dropout structure")) if text else None
+    def dropout(self, wording: str = "label") -> Optional[tuple[float, ...]]:
+        value = self.dropout_structure
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _numbers(value, "dropout_structure" if wording == "api" else "Dropout structure")
 
-    def config(self) -> HypernetworkConfig:
-        dropout = self.dropout()
-        return HypernetworkConfig(layer_structure=tuple(parse_number_list(self.layer_structure, "Layer structure")),
+    def config(self, wording: str = "label") -> HypernetworkConfig:
+        """The structure; messages name fields by label, or by name for `wording="api"`."""
+        dropout = self.dropout(wording)
+        layers = _numbers(self.layer_structure, "layer_structure" if wording == "api" else "Layer structure")
+        return HypernetworkConfig(layer_structure=layers,
                                   activation=self.activation, weight_init=self.weight_init,
                                   layer_norm=bool(self.layer_norm), dropout_structure=dropout,
                                   activate_output=bool(self.activate_output),
@@ -79,6 +83,16 @@ class CreateOptions:
         return Path(folder).expanduser() / f"{sanitize_name(self.name)}.{self.file_format}"
 
 
+def _numbers(value: Union[str, Sequence], what: str) -> tuple[float, ...]:
+    """Numbers from text such as '1, 2, 1' or from a list."""
+    if isinstance(value, str):
+        return tuple(parse_number_list(value, what))
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidOptionError(f"{what} {value!r} is not a list of numbers, e.g. [1, 2, 1].") from None
+
+
 def estimate(options: CreateOptions) -> tuple[int, int]:
     """(parameter count, approximate file size in bytes) without allocating any weights."""
     config, sizes = options.config(), options.sizes()
@@ -90,7 +104,8 @@ def estimate(options: CreateOptions) -> tuple[int, int]:
     return count, size
 
 
-def create_file(options: CreateOptions, default_folder: str = "", overwrite_hint: str = "pass overwrite") -> Path:
+def create_file(options: CreateOptions, default_folder: str = "", overwrite_hint: str = "pass overwrite",
+                wording: str = "label") -> Path:
     """Create and save the hypernetwork; refuses to replace a file unless `overwrite` (named by `overwrite_hint`)."""
     if not str(options.name or "").strip():
         raise InvalidOptionError("Enter a name for the new hypernetwork.")
@@ -98,7 +113,7 @@ def create_file(options: CreateOptions, default_folder: str = "", overwrite_hint
     if path.exists() and not options.overwrite:
         raise HypernetError(f"{path} already exists. {overwrite_hint[:1].upper()}{overwrite_hint[1:]} to "
                                  f"replace it, or choose another name.")
-    config = options.config()
+    config = options.config(wording)
     seed = None if options.init_seed is None or int(options.init_seed) < 0 else int(options.init_seed)
     hn = create_hypernetwork(options.name, sizes=options.sizes(), layer_structure=config.layer_structure,
                              activation=config.activation, weight_init=config.weight_init,

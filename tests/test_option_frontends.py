@@ -127,7 +127,7 @@ def test_a_new_declaration_gets_a_flag_a_component_and_an_api_field_without_othe
         made = build_options(gradio, declared_options(_Later), {}, "x", layout=(("known", None),))
     assert type(made["clip_skip"]).__name__ == "Slider" and type(made["low_vram"]).__name__ == "Checkbox"
     assert made["ratio"].value == 0 and made["names"].value == ""
-    from hypernet_ext.webui.api.jobs import request_model
+    from hypernet_ext.webui.api.requests import request_model
     model = request_model("LaterRequest", (_Later,), {}, "")
     assert set(model.__fields__) == {"clip_skip", "low_vram", "ratio", "names"}
 

@@ -13,44 +13,25 @@ Request fields are generated from the option declarations; jobs start through `h
 """
 # No `from __future__ import annotations`: FastAPI must see real types through the error wrapper.
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fastapi import APIRouter
-from pydantic import BaseModel, create_model
+from pydantic import BaseModel
 
 from ... import service
 from ...errors import InvalidOptionError
 from ...jobs import Job, JobBusyError, JobManager
-from ...option_spec import OptionSpec, declared_options
 from ...preprocess import PreprocessOptions
 from ...service import HostContext
 from ...training.run_folder import (CHECKPOINT_FOLDER, CheckpointInfo, is_run, list_checkpoints, list_runs,
                                     run_of_checkpoint)
 from ..context import job_manager, webui_context
 from .errors import ConflictError, NotFoundError, json_errors
+from .requests import request_model
 
 STATUS_FIELDS = ("id", "kind", "description", "state", "running", "finished", "step", "total", "fraction", "loss",
                  "lr", "rate", "eta", "elapsed", "message", "error", "preview", "checkpoint", "result",
                  "started_at", "finished_at")
-# Whole numbers are read as numbers so the service's checks answer 2.5 with a 400 naming the field.
-_REQUEST_TYPES = {bool: bool, int: float, float: float, str: str, dict: Union[str, Dict[str, Any]],
-                  list: Union[str, List[str]], object: Union[str, List[Any]]}
-
-
-def request_field(spec: OptionSpec) -> tuple:
-    """(type, default) of the request field of one declared option."""
-    kind = _REQUEST_TYPES[spec.value_type]
-    return (Optional[kind] if spec.optional else kind), spec.default
-
-
-def request_model(name: str, classes: tuple, inputs: Dict[str, tuple], doc: str) -> type:
-    """A pydantic model with `inputs` and one field per declared option of `classes` (shown in the API)."""
-    fields = {spec.name: request_field(spec) for cls in classes for spec in declared_options(cls, "api")}
-    model = create_model(name, **inputs, **fields)
-    model.__doc__ = doc
-    return model
-
-
 PreprocessRequest = request_model("PreprocessRequest", (PreprocessOptions,),
                                   {"source": (str, ...), "destination": (str, ...)},
                                   "Every preprocessing option; defaults as declared (the Preprocess panel's).")
