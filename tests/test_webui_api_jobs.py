@@ -40,7 +40,7 @@ def client(webui):
     webui.data = make_dataset(webui.tmp / "data")
     webui.log_root = webui.tmp / "textual_inversion" / "hypernet_ext"
     yield TestClient(app)
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     job_manager().interrupt()
     job_manager().wait(60)
 
@@ -156,7 +156,7 @@ def test_train_status_runs_and_exact_resume(client, webui, one_thread):
 
 
 def test_busy_interrupt_checkpoint_and_resume_from_it(client, webui):
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     assert train(client, webui, steps=5000, save_every=0, preview_every=0).status_code == 202
     assert job_manager().current.kind == "training"  # the Train tab's own job runner
     running = wait_step(client, 1)
@@ -218,7 +218,7 @@ def test_omitted_train_fields_take_the_train_panels_initial_values(client):
     from hypernet_ext.ui import train_panel
     from hypernet_ext.service import training_defaults
     from hypernet_ext.ui.train_panel import FIELDS
-    from hypernet_ext.webui.panels.train_tabs import webui_context
+    from hypernet_ext.webui.context import webui_context
     ctx = webui_context()
     with gradio.Blocks():
         components = train_panel.build(ctx)

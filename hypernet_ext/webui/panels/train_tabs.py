@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import job_manager, webui_context  # noqa: F401  (job_manager: the panels' and the API's one runner)
+from ..context import webui_context
 
 WEBUI_TAB_SUFFIX = " (hypernet-ext)"  # the webui's own "Create hypernetwork" / "Train" tabs sit beside ours
 
