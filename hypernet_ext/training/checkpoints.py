@@ -15,13 +15,17 @@ from typing import Any, Optional
 import torch
 
 from ..errors import HypernetworkFileError
+from ..safe_paths import inside, safe_component
 from ..storage import load_optimizer_state, save_hypernetwork, save_optimizer_state
 
 SIDECAR_FORMAT = 1
 
 
 def checkpoint_path(folder: Path, name: str, step: int, suffix: str = ".pt") -> Path:
-    return Path(folder) / f"{name}-{int(step)}{suffix}"
+    """`<folder>/<name>-<step><suffix>`; `name` (often the one stored inside a file) is sanitised first."""
+    if suffix not in (".pt", ".safetensors"):
+        raise HypernetworkFileError(f"checkpoint suffix {suffix!r} must be .pt or .safetensors.")
+    return inside(folder, f"{safe_component(name)}-{int(step)}{suffix}")
 
 
 @dataclass

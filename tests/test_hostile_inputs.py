@@ -1,0 +1,119 @@
+"""Hostile and broken inputs, one class per test, all generated here at test time.
+
+Each test asserts the clean refusal (our error type, or a 4xx with a message), that nothing was
+written outside the folder the operation owns, that the user's files are unchanged, and (for the
+loaders) that memory stays bounded: those run in a subprocess under RLIMIT_AS.
+"""
+import hashlib
+import io
+import json
+import os
+import stat
+import struct
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from hypernet_ext import create_hypernetwork
+from hypernet_ext.errors import HypernetError, HypernetworkFileError
+from hypernet_ext.progress import Progress
+from hypernet_ext.safe_paths import UnsafePathError, inside, safe_component
+from hypernet_ext.standalone import load_host
+from hypernet_ext.storage import save_hypernetwork, torch_file_bytes
+from hypernet_ext.training.host import PreviewParams
+from hypernet_ext.training.trainer import train_hypernetwork
+
+from helpers_training import make_dataset, make_hypernetwork, make_options
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTILE_NAMES = ("../../escaped", "/tmp/hostile-absolute", "..", "a/../../b", "C:\\evil\\x", "nul\x00byte",
+                 "." * 3, "x" * 400, "\u202etxt.exe")
+
+
+@pytest.fixture(scope="module")
+def host():
+    return load_host("tiny")
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """relative path -> SHA-256 of every file under `folder` (links not followed)."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                out[str(path.relative_to(folder))] = "special"
+            else:
+                out[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def run_limited(code: str, memory_mb: int = 1500, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter whose address space is capped (bounded-memory check)."""
+    prelude = textwrap.dedent(f"""
+        import resource, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import torch  # imported before the cap: its libraries' reservations are not the loader's allocations
+        limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + {memory_mb} * 2**20
+        vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (vm + {memory_mb} * 2**20, resource.RLIM_INFINITY))
+    """)
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(ROOT))
+
+
+def hostile_named_file(folder: Path, stored_name: str, suffix: str = ".pt", file_name: str = "downloaded") -> Path:
+    hn = create_hypernetwork("victim", sizes=(32, 64, 128), seed=0)
+    hn.name = stored_name  # what a stranger's file can say
+    return save_hypernetwork(hn, folder / f"{file_name}{suffix}")
+
+
+# -- 1. stored names never decide output paths ------------------------------------------------------------------
+@pytest.mark.parametrize("text", HOSTILE_NAMES)
+def test_safe_component_and_inside_refuse_escapes(tmp_path, text):
+    component = safe_component(text)
+    assert component and "/" not in component and "\\" not in component and "\x00" not in component
+    assert component not in (".", "..") and not component.startswith(".")
+    assert len(component.encode()) <= 160
+    assert inside(tmp_path, component).parent == tmp_path
+    with pytest.raises(UnsafePathError):
+        inside(tmp_path, "..", "x")
+    with pytest.raises(UnsafePathError):
+        inside(tmp_path, "/etc/passwd")
+    (tmp_path / "link").symlink_to(tmp_path.parent)
+    with pytest.raises(UnsafePathError, match="outside"):
+        inside(tmp_path, "link", "x.pt")
+
+
+def test_stored_name_cannot_steer_trainer_checkpoints_or_previews(host, tmp_path):
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "escaped-2.pt").write_bytes(b"the user's own checkpoint")
+    (user / "escaped-2.png").write_bytes(b"the user's own picture")
+    before = snapshot(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    data = make_dataset(work / "data", count=1)
+    for index, (stored, suffix) in enumerate((("../../user/escaped", ".pt"), (str(user / "escaped"), ".safetensors"))):
+        source = hostile_named_file(work, stored, suffix, f"downloaded{index}")
+        log = work / f"log{index}"
+        options = make_options(work, source, data, steps=2, log=f"log{index}", save_every=1, preview_every=1,
+                               preview=PreviewParams("p", steps=1, width=64, height=64, seed=1))
+        result = train_hypernetwork(host, options)
+        assert result.stopped == "finished"
+        for path in [*result.checkpoints, *result.previews]:
+            assert log in path.parents, path
+        written = files_under(log)
+        assert any(name.startswith("hypernetworks/") and name.endswith(f"-2{suffix}") for name in written)
+        assert any(name.startswith("images/") and name.endswith("-2.png") for name in written)
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("work/")} == before
