@@ -117,3 +117,64 @@ def test_stored_name_cannot_steer_trainer_checkpoints_or_previews(host, tmp_path
         assert any(name.startswith("images/") and name.endswith("-2.png") for name in written)
     after = snapshot(tmp_path)
     assert {k: v for k, v in after.items() if not k.startswith("work/")} == before
+
+
+# -- 2. optimizer state validated against the parameters before torch sees it ----------------------------------
+def _first(sd):
+    return sd["param_groups"][0]["params"][0]
+
+
+OPTIM_FORGERIES = {
+    "wrong shape": lambda sd: sd["state"][_first(sd)].update(exp_avg=torch.zeros(7, 3)),
+    "huge broadcast shape": lambda sd: sd["state"][_first(sd)].update(exp_avg_sq=torch.zeros(1, 1, 1)),
+    "missing parameter": lambda sd: sd["param_groups"][0]["params"].pop(),
+    "extra group": lambda sd: sd["param_groups"].append(dict(sd["param_groups"][0], params=[999])),
+    "unknown parameter id": lambda sd: sd["state"].update({12345: {"step": torch.tensor(1.0)}}),
+    "NaN moment": lambda sd: sd["state"][_first(sd)]["exp_avg"].fill_(float("nan")),
+    "integer moment": lambda sd: sd["state"][_first(sd)].update(
+        exp_avg=torch.zeros_like(sd["state"][_first(sd)]["exp_avg"], dtype=torch.int64)),
+    "negative step": lambda sd: sd["state"][_first(sd)].update(step=torch.tensor(-4.0)),
+    "absurd step": lambda sd: sd["state"][_first(sd)].update(step=torch.tensor(1e30)),
+    "infinite learning rate": lambda sd: sd["param_groups"][0].update(lr=float("inf")),
+    "state is a list": lambda sd: sd.update(state=[1, 2]),
+}
+
+
+def forged_resume_pair(folder: Path, mutate) -> Path:
+    """A step-0 hypernetwork and a `.optim` whose hash matches it but whose state was tampered with."""
+    from hypernet_ext.storage import load_hypernetwork, save_optimizer_state
+    path = make_hypernetwork(folder, "resume")
+    hn = load_hypernetwork(path)
+    optimizer = torch.optim.AdamW(hn.parameters(), lr=1e-3)
+    for p in hn.parameters():
+        p.grad = torch.ones_like(p)
+    optimizer.step()
+    state = optimizer.state_dict()
+    mutate(state)
+    save_optimizer_state(path, "AdamW", state, extra={"format": 1, "step": 0})
+    return path
+
+
+@pytest.mark.parametrize("forgery", sorted(OPTIM_FORGERIES))
+def test_forged_optimizer_state_is_refused_before_training(host, tmp_path, forgery):
+    source = forged_resume_pair(tmp_path / "files", OPTIM_FORGERIES[forgery])
+    data = make_dataset(tmp_path / "data", count=1)
+    before = snapshot(tmp_path)
+    options = make_options(tmp_path, source, data, steps=3, resume=True, save_every=1)
+    with pytest.raises(HypernetworkFileError, match="does not fit this hypernetwork|not a torch optimizer state"):
+        train_hypernetwork(host, options)
+    assert snapshot(tmp_path) == before and not (tmp_path / "log").exists()
+
+
+def test_forged_optimizer_state_through_the_cli_exits_cleanly_in_bounded_memory(tmp_path):
+    """Before the check this was a SIGSEGV in fused AdamW (or unbounded growth)."""
+    source = forged_resume_pair(tmp_path, OPTIM_FORGERIES["wrong shape"])
+    data = make_dataset(tmp_path / "data", count=1)
+    result = run_limited(f"""
+        from hypernet_ext.cli import main
+        sys.exit(main(["train", "--model", "tiny", "--hypernetwork", {str(source)!r}, "--data", {str(data)!r},
+                       "--log-dir", {str(tmp_path / 'log')!r}, "--steps", "3", "--size", "64x64", "--resume"]))
+    """)
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert "does not fit this hypernetwork" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "log" / "hypernetworks").exists()

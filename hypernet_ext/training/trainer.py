@@ -32,8 +32,8 @@ from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
 from .host import PreviewParams
 from .loss import autocast_context, diffusion_loss, seed_dropout
-from .optim import (build_optimizer, clip_and_step, effective_learning_rate, load_optimizer_state_dict,
-                    set_learning_rate)
+from .optim import (build_optimizer, check_optimizer_state, clip_and_step, effective_learning_rate,
+                    load_optimizer_state_dict, set_learning_rate)
 from .options import TrainingOptions
 from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
 from .run_setup import freeze_host, training_metadata, training_settings
@@ -82,6 +82,8 @@ class Trainer:
             return self._result(None, "finished", f"{self.hn.name} is already at step {self.start_step}, "
                                 f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
+        if resume is not None:  # before anything is written: a forged state must not even start a run
+            check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
         from .data import TrainingData
@@ -133,7 +135,7 @@ class Trainer:
         device_type = torch.device(self.host.device).type
         self.scaler = torch.amp.GradScaler(device_type, enabled=opts.precision == "fp16")
         if resume is not None:
-            load_optimizer_state_dict(self.optimizer, resume.optimizer_state)
+            load_optimizer_state_dict(self.optimizer, resume.optimizer_state, f"{opts.hypernetwork}.optim")
             if resume.grad_scaler and self.scaler.is_enabled():
                 self.scaler.load_state_dict(resume.grad_scaler)
             if resume.torch_rng is not None:
