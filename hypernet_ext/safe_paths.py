@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 from typing import Iterable, Union
@@ -107,3 +108,41 @@ def _resolve(path: Path) -> Path:
         return Path(os.path.realpath(path))
     except (OSError, ValueError) as exc:
         raise UnsafePathError(f"cannot resolve {path}: {exc}") from None
+
+
+class NotRegularFileError(HypernetError):
+    """A path names a folder, FIFO, device or socket where a regular file is needed."""
+
+
+def file_kind(mode: int) -> str:
+    """'file', 'folder', 'FIFO (named pipe)', 'device', 'socket' or 'special file' for an st_mode."""
+    for test, kind in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                       (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def require_regular_file(path: PathLike, what: str = "file") -> os.stat_result:
+    """stat(path) when it is a regular file; FileNotFoundError, or NotRegularFileError saying what it is."""
+    result = os.stat(path)
+    kind = file_kind(result.st_mode)
+    if kind != "file":
+        raise NotRegularFileError(f"{path} is a {kind}, not a {what}; reading it could block or fail. Give a "
+                                  f"regular file.")
+    return result
+
+
+def open_regular(path: PathLike, what: str = "file"):
+    """Open `path` for binary reading only if it is a regular file, without ever blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = file_kind(os.fstat(fd).st_mode)
+        if kind != "file":
+            raise NotRegularFileError(f"{path} is a {kind}, not a {what}; give a regular file.")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

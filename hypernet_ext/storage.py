@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -28,6 +29,7 @@ from .errors import HypernetError, HypernetworkFileError
 from .file_format import (METADATA_KEY, config_from_dict, hypernetwork_from_dict, hypernetwork_from_safetensors,
                           hypernetwork_to_dict, hypernetwork_to_safetensors, parse_metadata)
 from .hypernetwork import Hypernetwork
+from .safe_paths import NotRegularFileError, require_regular_file
 from .safe_unpickle import MAX_FILE_BYTES, TensorInfo, peek_torch_file, safe_torch_load
 
 PathLike = Union[str, os.PathLike]
@@ -134,24 +136,44 @@ def _portable_dict(d: dict) -> dict:
 
 # -- reading -----------------------------------------------------------------------------------
 def _existing_file(path: PathLike) -> Path:
+    """`path` when it is a regular file; else an error saying what is there (nothing, a folder, a FIFO, ...)."""
     path = Path(path)
-    if not path.is_file():
-        raise HypernetworkFileError(f"{path}: no such file. Check the name and the hypernetworks folder.")
+    try:
+        require_regular_file(path, "hypernetwork file")
+    except FileNotFoundError:
+        raise HypernetworkFileError(f"{path}: no such file. Check the name and the hypernetworks folder.") from None
+    except NotRegularFileError as exc:
+        raise HypernetworkFileError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise HypernetworkFileError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc}).") from None
     return path
+
+
+@contextlib.contextmanager
+def _file_errors(path: Path):
+    """Any failure of a hostile file's contents becomes HypernetworkFileError prefixed by the path."""
+    try:
+        yield
+    except HypernetworkFileError as exc:
+        message = str(exc)
+        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except (RecursionError, MemoryError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            ValueError, RuntimeError) as exc:
+        if isinstance(exc, HypernetError):
+            raise
+        raise HypernetworkFileError(f"{path}: the file is corrupt or forged ({type(exc).__name__}: "
+                                    f"{str(exc)[:200]}).") from None
 
 
 def load_hypernetwork(path: PathLike) -> Hypernetwork:
     """Load and validate a `.pt` or `.safetensors` hypernetwork safely; the result is in eval mode."""
     path = _existing_file(path)
-    try:
+    with _file_errors(path):
         if path.suffix.lower() == ".safetensors":
             tensors, metadata = _read_safetensors(path)
             hn = hypernetwork_from_safetensors(tensors, metadata, path.stem)
         else:
             hn = hypernetwork_from_dict(safe_torch_load(path), path.stem)
-    except HypernetworkFileError as exc:
-        message = str(exc)
-        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     hn.filename = str(path)
     hn.eval()
     return hn
@@ -184,7 +206,7 @@ def convert_hypernetwork(src: PathLike, dst: PathLike, *, overwrite: bool = Fals
 def read_header(path: PathLike) -> dict:
     """Cheap description of a hypernetwork file (no modules built, tensor data not read for zip `.pt`)."""
     path = _existing_file(path)
-    try:
+    with _file_errors(path):
         if path.suffix.lower() == ".safetensors":
             shapes, metadata = _read_safetensors(path, with_data=False)
             d = _header_dict_from_safetensors(metadata)
@@ -197,9 +219,6 @@ def read_header(path: PathLike) -> dict:
                                   for sd in d[w] if isinstance(sd, dict) for t in sd.values()
                                   if isinstance(t, (TensorInfo, torch.Tensor)))
         return _header(path, d, parameter_count)
-    except HypernetworkFileError as exc:
-        message = str(exc)
-        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def _header_dict_from_safetensors(metadata: dict) -> dict:

@@ -178,3 +178,145 @@ def test_forged_optimizer_state_through_the_cli_exits_cleanly_in_bounded_memory(
     assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert "does not fit this hypernetwork" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "log" / "hypernetworks").exists()
+
+
+# -- 3. small files that would make the loader allocate far more than their size -------------------------------
+def _pickle_marker_replaced(obj: dict, marker: str, opcodes: bytes) -> bytes:
+    """A torch zip of `obj` whose pickled string `marker` is swapped for raw pickle `opcodes`."""
+    data = torch_file_bytes(obj)
+    encoded = marker.encode()
+    needle = b"X" + struct.pack("<I", len(encoded)) + encoded
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename.endswith("data.pkl"):
+                assert needle in content
+                content = content.replace(needle, opcodes)
+            target.writestr(info.filename, content)
+    return out.getvalue()
+
+
+def zero_stride_file(folder: Path) -> Path:
+    """1 KB on disk, about a billion parameters once materialised (every weight views one float)."""
+    from hypernet_ext.file_format import hypernetwork_to_dict
+    hn = create_hypernetwork("bomb", sizes=(1024,), layer_structure=(1, 1, 1))
+    d = hypernetwork_to_dict(hn)
+    d["layer_structure"] = [1.0, 256.0, 1.0]
+    one = torch.zeros(1)
+    views = {"linear.0.weight": one.as_strided((262144, 1024), (0, 0)), "linear.0.bias": one.as_strided((262144,), (0,)),
+             "linear.1.weight": one.as_strided((1024, 262144), (0, 0)), "linear.1.bias": one.as_strided((1024,), (0,))}
+    d[1024] = (views, dict(views))
+    path = folder / "zero-stride.pt"
+    raw = io.BytesIO()
+    torch.save(d, raw)
+    path.write_bytes(raw.getvalue())
+    return path
+
+
+def shared_storage_file(folder: Path) -> Path:
+    """4 MB on disk, 4 GB of tensors: a thousand full views of one storage in an extra key."""
+    hn = create_hypernetwork("views", sizes=(32,))
+    big = torch.zeros(1 << 20)
+    hn.extra = {"notes": [big[:] for _ in range(1000)]}
+    from hypernet_ext.file_format import hypernetwork_to_dict
+    raw = io.BytesIO()
+    torch.save(hypernetwork_to_dict(hn), raw)
+    path = folder / "shared-views.pt"
+    path.write_bytes(raw.getvalue())
+    return path
+
+
+def overlapping_zip_file(folder: Path) -> Path:
+    """Two records whose central-directory entries point at the same bytes (reads twice what is stored)."""
+    hn = create_hypernetwork("overlap", sizes=(32,))
+    hn.extra = {"a": torch.zeros(1 << 18), "b": torch.ones(1 << 18)}
+    from hypernet_ext.file_format import hypernetwork_to_dict
+    data = bytearray(torch_file_bytes(hypernetwork_to_dict(hn)))
+    infos = {i.filename.split("/", 1)[1]: i for i in zipfile.ZipFile(io.BytesIO(bytes(data))).infolist()}
+    records = sorted((i for n, i in infos.items() if n.startswith("data/")), key=lambda i: -i.file_size)
+    first, second = records[0], records[1]
+    assert first.file_size == second.file_size
+    position = 0
+    while True:  # patch the second record's central-directory offset to the first's local header
+        position = data.index(b"PK\x01\x02", position)
+        name_length = struct.unpack_from("<H", data, position + 28)[0]
+        name = bytes(data[position + 46:position + 46 + name_length]).decode()
+        if name == second.filename:
+            struct.pack_into("<I", data, position + 42, first.header_offset)
+            break
+        position += 4
+    path = folder / "overlap.pt"
+    path.write_bytes(bytes(data))
+    return path
+
+
+LOAD_AND_REPORT = """
+    from hypernet_ext.errors import HypernetworkFileError
+    from hypernet_ext.storage import load_hypernetwork, read_header
+    for action in (read_header, load_hypernetwork):
+        try:
+            action({path!r})
+        except HypernetworkFileError as exc:
+            print("REFUSED", action.__name__, str(exc)[:300])
+        else:
+            print("LOADED", action.__name__)
+"""
+
+
+@pytest.mark.parametrize("builder,reason", [(zero_stride_file, "stride|parameters"),
+                                            (shared_storage_file, "in memory|forged"),
+                                            (overlapping_zip_file, "share bytes")])
+def test_small_file_cannot_make_the_loader_allocate_gigabytes(tmp_path, builder, reason):
+    path = builder(tmp_path)
+    assert path.stat().st_size < 8 << 20
+    result = run_limited(LOAD_AND_REPORT.format(path=str(path)), memory_mb=1200)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("REFUSED load_hypernetwork") for line in lines), result.stdout
+    import re
+    assert re.search(reason, result.stdout), result.stdout
+
+
+# -- 4. deep nesting: bounded depth, the loader's own error, the rest of a listing unaffected ------------------
+def deep_pt(folder: Path, depth: int = 200_000) -> Path:
+    from hypernet_ext.file_format import hypernetwork_to_dict
+    d = hypernetwork_to_dict(create_hypernetwork("deep", sizes=(32,)))
+    d["layer_structure"] = "DEEPMARKER"
+    path = folder / "deep.pt"
+    path.write_bytes(_pickle_marker_replaced(d, "DEEPMARKER", b"]" * depth + b"a" * (depth - 1)))
+    return path
+
+
+def deep_safetensors(folder: Path, depth: int = 200_000) -> Path:
+    from safetensors.torch import save_file
+    from hypernet_ext.file_format import hypernetwork_to_safetensors
+    tensors, metadata = hypernetwork_to_safetensors(create_hypernetwork("deepst", sizes=(32,)))
+    metadata["layer_structure"] = "[" * depth + "]" * depth
+    metadata["hypernet_ext"] = json.dumps({"version": 1, "metadata": {}})[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+    save_file(tensors, str(folder / "deep-meta.safetensors"), metadata=metadata)
+    return folder / "deep-meta.safetensors"
+
+
+def test_deep_nesting_is_refused_with_the_loader_error_and_listings_go_on(tmp_path):
+    from hypernet_ext.library import HypernetworkLibrary
+    from hypernet_ext.storage import load_hypernetwork, read_header
+    folder = tmp_path / "library"
+    folder.mkdir()
+    make_hypernetwork(folder, "good")
+    bad = [deep_pt(folder), deep_safetensors(folder)]
+    for path in bad:
+        for action in (read_header, load_hypernetwork):
+            with pytest.raises(HypernetworkFileError, match="nested|short list|JSON"):
+                action(path)
+    library = HypernetworkLibrary(folder)
+    assert library.names() == ["deep", "deep-meta", "good"]
+    headers, errors = {}, {}
+    for name in library.names():
+        try:
+            headers[name] = read_header(library.path(name))
+        except HypernetworkFileError as exc:
+            errors[name] = str(exc)
+    assert list(headers) == ["good"] and set(errors) == {"deep", "deep-meta"}
+    assert all(str(library.path(name)) in message for name, message in errors.items())
