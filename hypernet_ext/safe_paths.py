@@ -146,3 +146,16 @@ def open_regular(path: PathLike, what: str = "file"):
     except BaseException:
         os.close(fd)
         raise
+
+
+MAX_TEXT_FILE_BYTES = 1 << 20
+
+
+def read_regular_text(path: PathLike, what: str = "text file", max_bytes: int = MAX_TEXT_FILE_BYTES,
+                      encoding: str = "utf-8-sig", errors: str = "strict") -> str:
+    """A small text file's contents; NotRegularFileError for a FIFO/folder/device, OSError when too big."""
+    with open_regular(path, what) as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(27, f"{what} is larger than {max_bytes:,} bytes", str(path))  # EFBIG
+    return data.decode(encoding, errors)

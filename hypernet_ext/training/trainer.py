@@ -23,7 +23,7 @@ from typing import Optional
 
 import torch
 
-from ..errors import InvalidOptionError
+from ..errors import HypernetError, InvalidOptionError
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..attach import attach_hypernetworks
@@ -234,6 +234,16 @@ class Trainer:
 
     def _write(self, path: Path) -> Path:
         """The current weights to `path`, with the `.optim` sidecar when optimizer state is kept."""
+        try:
+            return self._save_checkpoint(path)
+        except OSError as exc:  # full disk, permissions: say which file, and what is safe on disk
+            last = self.checkpoints[-1] if self.checkpoints else None
+            kept = (f"The last good checkpoint is {last[1]} (step {last[0]})." if last else
+                    f"No checkpoint was written; {self.options.hypernetwork} is unchanged.")
+            raise HypernetError(f"Cannot write {exc.filename or path}: {exc.strerror or exc}. {kept} Free disk "
+                                f"space or fix the folder's permissions, then resume.") from None
+
+    def _save_checkpoint(self, path: Path) -> Path:
         return save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
                                scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
                                with_optimizer=self.options.save_optimizer_state)
