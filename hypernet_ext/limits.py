@@ -149,6 +149,34 @@ def check_text(name: str, value: Any, label: str) -> str:
     return value
 
 
+TRAINING_INTS = (("steps", "steps", 1), ("grad_accum", "grad_accum", 1), ("save_every", "save_every", 0),
+                 ("preview_every", "preview_every", 0), ("csv_every", "csv_every", 0),
+                 ("loss_guard_steps", "loss_guard_steps", 1), ("cosine_cycle_steps", "cosine_cycle_steps", 1),
+                 ("cosine_warmup", "cosine_warmup", 0))
+DATA_INTS = (("batch_size", "batch_size", 1), ("keep_first_tags", "keep_first_tags", 0))
+
+
+def check_training_options(options: Any) -> None:
+    """Bound every count of a TrainingOptions (and its DataOptions and preview) by the limits."""
+    for field, name, minimum in TRAINING_INTS:
+        if hasattr(options, field):
+            check_int(name, getattr(options, field), field, minimum)
+    data = getattr(options, "data", None)
+    for field, name, minimum in DATA_INTS:
+        if data is not None and hasattr(data, field):
+            check_int(name, getattr(data, field), field, minimum)
+    if data is not None and hasattr(data, "seed"):
+        check_int("seed", abs(data.seed) if isinstance(data.seed, (int, float)) else data.seed, "seed")
+    preview = getattr(options, "preview", None)
+    if preview is not None:
+        check_int("preview_steps", getattr(preview, "steps", 1), "preview steps", 1)
+        seed = getattr(preview, "seed", 0)
+        check_int("seed", abs(seed) if isinstance(seed, (int, float)) else seed, "preview seed")
+        for side in ("width", "height"):
+            check_int("image_side", getattr(preview, side, 64), f"preview {side}", 1)
+        check_text("text_chars", getattr(preview, "prompt", "") or "", "preview prompt")
+
+
 def nesting_depth(obj: Any, stop_after: int) -> int:
     """Depth of nested lists/tuples/dicts/sets in `obj`, counted without recursion (stops past `stop_after`)."""
     deepest = 0

@@ -320,3 +320,103 @@ def test_deep_nesting_is_refused_with_the_loader_error_and_listings_go_on(tmp_pa
             errors[name] = str(exc)
     assert list(headers) == ["good"] and set(errors) == {"deep", "deep-meta"}
     assert all(str(library.path(name)) in message for name, message in errors.items())
+
+
+# -- 5. absurd values are refused at the edge; the bound can be raised ---------------------------------------
+def test_absurd_training_values_are_refused_and_limits_can_be_raised(tmp_path):
+    from hypernet_ext import limits
+    from hypernet_ext.errors import InvalidOptionError
+    source = make_hypernetwork(tmp_path)
+    data = make_dataset(tmp_path / "data", count=1)
+    for field, value in (("grad_accum", 10 ** 9), ("steps", 10 ** 12), ("save_every", 10 ** 15)):
+        with pytest.raises(InvalidOptionError, match=f"{field}.*limit"):
+            make_options(tmp_path, source, data, **{field: value}).validate()
+    with pytest.raises(InvalidOptionError, match="batch_size.*limit"):
+        make_options(tmp_path, source, data, data={"batch_size": 10 ** 6}).validate()
+    try:
+        limits.configure(grad_accum=4096)
+        make_options(tmp_path, source, data, grad_accum=4000).validate()
+    finally:
+        limits.reset()
+    assert not (tmp_path / "log").exists()
+
+
+# -- 5, 6, 10. FIFOs, folders, long names and symlink loops: named, skipped, never waited on ---------------------
+@pytest.fixture
+def alarm():
+    import signal
+
+    def hang(*_):
+        raise AssertionError("blocked on a special file")
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_special_files_given_as_hypernetworks_are_named_for_what_they_are(tmp_path, alarm):
+    from hypernet_ext.storage import load_hypernetwork, read_header
+    os.mkfifo(tmp_path / "pipe.pt")
+    (tmp_path / "folder.pt").mkdir()
+    for path, kind in ((tmp_path / "pipe.pt", "FIFO"), (tmp_path / "folder.pt", "folder"),
+                       (Path("/dev/zero"), "device"), (tmp_path / "missing.pt", "no such file")):
+        for action in (load_hypernetwork, read_header):
+            with pytest.raises(HypernetworkFileError, match=kind):
+                action(path)
+
+
+def test_one_bad_source_is_skipped_with_its_reason_and_preprocessing_goes_on(tmp_path, alarm):
+    from helpers_data import write_image
+    from hypernet_ext.preprocess import PreprocessOptions, preprocess
+    source, destination = tmp_path / "raw", tmp_path / "out"
+    write_image(source, "good.png", width=80, height=80, seed=1)
+    write_image(source, "x" * 240 + ".png", width=80, height=80, seed=2)
+    sub = source / "sub"
+    sub.mkdir()
+    os.mkfifo(sub / "pipe.png")
+    (sub / "loop.png").symlink_to(sub / "loop.png")
+    (sub / "back").symlink_to(source)  # a directory loop under --recursive
+    options = PreprocessOptions(source=str(source), destination=str(destination), width=64, height=64, recursive=True)
+    report = preprocess(options)
+    skipped = {path.name: reason for path, reason in report.skipped}
+    assert {p.name for p, _ in report.processed} == {"good.png", "x" * 240 + ".png"}
+    assert "FIFO" in skipped["pipe.png"] and "loop.png" in skipped
+    assert all(len(name.encode()) < 255 for name in os.listdir(destination))
+    assert report.written == 2
+
+
+# -- 8. leftovers: umask kept, stale temporaries of ours cleaned, sidecar before checkpoint --------------------
+def test_written_files_keep_the_umask_and_stale_temporaries_are_cleaned(tmp_path):
+    import time
+    from hypernet_ext import atomic_files
+    folder = tmp_path / "out"
+    folder.mkdir()
+    stale = folder / ".hn-5.pt.abcd1234.tmp"
+    stale.write_bytes(b"left by a killed save")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    fresh = folder / ".hn-6.pt.zzzz9999.tmp"
+    fresh.write_bytes(b"a save in progress elsewhere")
+    mine = folder / ".hidden-user-file.tmp"
+    mine.write_bytes(b"not ours")
+    os.utime(mine, (time.time() - 7200, time.time() - 7200))
+    old = os.umask(0o022)
+    try:
+        path = save_hypernetwork(create_hypernetwork("u", sizes=(32,)), folder / "u.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert not stale.exists() and fresh.exists() and mine.exists()
+    atomic_files._cleaned.clear()
+
+
+# -- 9. listings: no directory symlinks out of the library, sidecar headers only -------------------------------
+def test_library_scan_does_not_follow_links_out_of_its_folder(tmp_path):
+    from hypernet_ext.library import HypernetworkLibrary
+    library, elsewhere = tmp_path / "library", tmp_path / "elsewhere"
+    library.mkdir()
+    make_hypernetwork(elsewhere, "unrelated")
+    make_hypernetwork(library / "inner", "mine")
+    (library / "link-out").symlink_to(elsewhere)
+    (library / "link-in").symlink_to(library / "inner")
+    assert HypernetworkLibrary(library).names() == ["mine"]

@@ -187,6 +187,8 @@ class Trainer:
         stride = self.data.batch_size
         total = 0.0
         for j in range(k):
+            if j and self.progress.cancelled:  # a long accumulation must still answer Interrupt
+                raise Cancelled()
             micro = step * k + j
             batch = self.data.batch(micro)
             self.last_texts = batch.texts
