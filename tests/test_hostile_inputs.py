@@ -29,6 +29,7 @@ from hypernet_ext.training.host import PreviewParams
 from hypernet_ext.training.trainer import train_hypernetwork
 
 from helpers_training import make_dataset, make_hypernetwork, make_options
+from helpers_webui import webui, write_hypernetwork  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_NAMES = ("../../escaped", "/tmp/hostile-absolute", "..", "a/../../b", "C:\\evil\\x", "nul\x00byte",
@@ -420,3 +421,49 @@ def test_library_scan_does_not_follow_links_out_of_its_folder(tmp_path):
     (library / "link-out").symlink_to(elsewhere)
     (library / "link-in").symlink_to(library / "inner")
     assert HypernetworkLibrary(library).names() == ["mine"]
+
+
+# -- 1, 7. the REST API: stored names, absurd values, paths outside the webui's folders -> 4xx, never 500 ------
+@pytest.fixture
+def api(webui):
+    import warnings
+    from fastapi import FastAPI
+    from helpers_webui import start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    write_hypernetwork(webui.folder, "style", seed=1)
+    webui.modules.shared.cmd_opts.data_dir = str(webui.tmp)
+    start(webui)
+    app = FastAPI()
+    webui.modules.script_callbacks.app_started_callback(None, app)
+    yield TestClient(app, raise_server_exceptions=False)
+    from hypernet_ext.webui.panels.train_tabs import job_manager
+    job_manager().interrupt()
+    job_manager().wait(60)
+
+
+def test_api_refuses_absurd_values_and_outside_paths_with_4xx(api, webui, tmp_path):
+    base = "/hypernet-ext/v1"
+    outside = tmp_path.parent / "outside-the-webui"
+    outside.mkdir(exist_ok=True)
+    before = snapshot(webui.tmp)
+    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "seed": 1e30},
+                   {"name": "a", "init_std": 1e308}, {"name": "a\x00b"}, {"name": "a", "sizes": [10 ** 12]}]
+    for body in bad_creates:
+        response = api.post(f"{base}/hypernetworks", json=body)
+        assert 400 <= response.status_code < 500 and response.json()["detail"], (body, response.text)
+    for query in (str(outside), "/etc", "a\x00b", "x" * 10000):
+        response = api.get(f"{base}/runs", params={"log_dir": query})
+        assert 400 <= response.status_code < 500, (query, response.text)
+    data = make_dataset(webui.tmp / "data", count=1)
+    for body in ({"log_dir": str(outside)}, {"data_dir": str(outside)}, {"template": "/etc/passwd"},
+                 {"log_dir": "a\x00b"}, {"grad_accum": 1e9}, {"seed": 1e30}, {"steps": "inf"}):
+        response = api.post(f"{base}/train", json={"hypernetwork": "style", "data_dir": str(data), "width": 64,
+                                                   "height": 64, **body})
+        assert 400 <= response.status_code < 500, (body, response.text)
+    response = api.post(f"{base}/preprocess", json={"source": str(data), "destination": str(outside)})
+    assert 400 <= response.status_code < 500, response.text
+    assert list(outside.iterdir()) == []
+    after = snapshot(webui.tmp)
+    assert {k: v for k, v in after.items() if not k.startswith("data/")} == before
