@@ -19,7 +19,7 @@ import dataclasses
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Optional
 
 from .errors import HypernetError, HypernetworkFileError, InvalidOptionError
 
@@ -54,11 +54,31 @@ class Limits:
 
 _lock = threading.Lock()
 _current = Limits()
+_source: Optional[Callable[[], str]] = None
+_source_text: Optional[str] = None
 
 
 def current() -> Limits:
-    """The limits in force (defaults, then the environment variable, then `configure`)."""
+    """The limits in force: defaults, the environment variable, `configure`, then the settings source."""
+    global _source_text
+    if _source is not None:
+        try:
+            text = str(_source() or "")
+        except Exception:  # the host's settings are not ready: keep what is in force
+            text = _source_text
+        if text is not None and text != _source_text:
+            _source_text = text
+            reset()
+            overrides = parse_overrides(text)
+            if overrides:
+                configure(**overrides)
     return _current
+
+
+def use_settings_source(source: Optional[Callable[[], str]]) -> None:
+    """Read `name=value` overrides from `source()` (e.g. a webui setting) whenever limits are checked."""
+    global _source, _source_text
+    _source, _source_text = source, None
 
 
 def configure(**values: Any) -> Limits:

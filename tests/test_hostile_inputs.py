@@ -337,8 +337,14 @@ def test_absurd_training_values_are_refused_and_limits_can_be_raised(tmp_path):
     try:
         limits.configure(grad_accum=4096)
         make_options(tmp_path, source, data, grad_accum=4000).validate()
-    finally:
         limits.reset()
+        limits.use_settings_source(lambda: "grad_accum=8192\nsteps=20000000")  # the webui setting's text
+        make_options(tmp_path, source, data, grad_accum=8000, steps=15_000_000).validate()
+    finally:
+        limits.use_settings_source(None)
+        limits.reset()
+    with pytest.raises(InvalidOptionError, match="grad_accum.*limit"):
+        make_options(tmp_path, source, data, grad_accum=4000).validate()
     assert not (tmp_path / "log").exists()
 
 
@@ -467,3 +473,44 @@ def test_api_refuses_absurd_values_and_outside_paths_with_4xx(api, webui, tmp_pa
     assert list(outside.iterdir()) == []
     after = snapshot(webui.tmp)
     assert {k: v for k, v in after.items() if not k.startswith("data/")} == before
+
+
+def test_stored_name_cannot_steer_a_training_job_started_through_the_api(api, webui, tmp_path):
+    import time
+    base = "/hypernet-ext/v1"
+    user_file = webui.folder / "escaped-1.pt"  # the user's own checkpoint beside the library
+    user_file.write_bytes(b"precious")
+    stored = "../../../hypernetworks/escaped"
+    hostile_named_file(webui.folder, stored, ".pt", "downloaded")
+    data = make_dataset(webui.tmp / "data", count=1)
+    api.post(f"{base}/refresh")
+    before = snapshot(tmp_path)
+    response = api.post(f"{base}/train", json={"hypernetwork": "downloaded", "data_dir": str(data), "width": 64,
+                                              "height": 64, "steps": 1, "save_every": 1, "preview_every": 1,
+                                              "preview_steps": 1, "learning_rate": "1e-3"})
+    assert response.status_code == 202, response.text
+    deadline = time.monotonic() + 300
+    while not (status := api.get(f"{base}/status").json())["finished"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert status["state"] == "finished", status
+    log_root = webui.tmp / "textual_inversion"
+    changed = {k for k, v in snapshot(tmp_path).items() if before.get(k) != v}
+    assert changed and all(k.startswith(str(log_root.relative_to(tmp_path)) + "/") for k in changed), changed
+    assert user_file.read_bytes() == b"precious"
+
+
+# -- 5. every long loop answers Interrupt: a long gradient accumulation stops inside the step -----------------
+class CancelWhenTrainingStarts(Progress):
+    def start(self, total, description="", step=0):
+        super().start(total, description, step)
+        if description.startswith("Training"):
+            self.cancel()
+
+
+def test_interrupt_stops_a_long_gradient_accumulation_inside_the_step(host, tmp_path):
+    source = make_hypernetwork(tmp_path)
+    data = make_dataset(tmp_path / "data", count=1)
+    options = make_options(tmp_path, source, data, steps=1, grad_accum=1000)
+    result = train_hypernetwork(host, options, CancelWhenTrainingStarts())
+    assert result.stopped == "interrupted" and result.step == 0

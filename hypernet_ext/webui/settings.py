@@ -136,3 +136,5 @@ def register_settings() -> None:
     from modules import shared
     for setting in SETTINGS:
         shared.opts.add_option(setting.key, option_info(setting))
+    from .. import limits  # "Raise safety limits" applies to panels and API alike
+    limits.use_settings_source(lambda: option("hypernet_ext_limits"))

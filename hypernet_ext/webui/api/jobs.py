@@ -29,6 +29,7 @@ from ...ui import preprocess_panel, resume_panel, train_options
 from ...ui.context import PanelContext
 from ...ui.runs import CHECKPOINT_FOLDER, CheckpointInfo, list_checkpoints, list_runs
 from ...limits import check_text
+from ...safe_paths import inside
 from .errors import ConflictError, NotFoundError, json_errors
 from .paths import checked
 
@@ -152,7 +153,10 @@ def start_train(request: Any, ctx: PanelContext) -> Dict[str, Any]:
 
 def find_run(name: str, log_root: str) -> Path:
     """A run folder: `name` itself when it is a path, else `<log_root>/<name>`."""
-    run = Path(str(log_root)).expanduser() / Path(name).expanduser()
+    if os.sep in name or "/" in name or name.startswith("~"):
+        run = Path(name).expanduser()
+    else:  # a run name: one component inside the log root ("..", "." refused)
+        run = inside(Path(str(log_root)).expanduser(), name)
     if not (run / CHECKPOINT_FOLDER).is_dir():
         raise NotFoundError(f"No training run {name!r} in {log_root}; list runs with GET /runs (a run is a folder "
                             f"holding a '{CHECKPOINT_FOLDER}' folder of checkpoints).")

@@ -48,8 +48,6 @@ def checked(path: Optional[str], label: str) -> Optional[str]:
 
 
 def apply_limit_settings() -> None:
-    """Raise the limits a user set in Settings (applied before each request is validated)."""
-    overrides = limits.parse_overrides(_text("hypernet_ext_limits"))
-    limits.reset()
-    if overrides:
-        limits.configure(**overrides)
+    """Make sure the "Raise safety limits" setting is the source of overrides (before each request)."""
+    if limits._source is None:
+        limits.use_settings_source(lambda: _text("hypernet_ext_limits"))
