@@ -514,3 +514,30 @@ def test_interrupt_stops_a_long_gradient_accumulation_inside_the_step(host, tmp_
     options = make_options(tmp_path, source, data, steps=1, grad_accum=1000)
     result = train_hypernetwork(host, options, CancelWhenTrainingStarts())
     assert result.stopped == "interrupted" and result.step == 0
+
+
+# -- 8. a write error names the file and what is safe on disk -------------------------------------------------
+def test_checkpoint_write_error_names_the_file_and_the_last_good_checkpoint(host, tmp_path):
+    source = make_hypernetwork(tmp_path)
+    data = make_dataset(tmp_path / "data", count=1)
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "hypernetworks").write_bytes(b"a file where the checkpoint folder goes")
+    options = make_options(tmp_path, source, data, steps=2, save_every=1)
+    with pytest.raises(HypernetError, match=r"Cannot write .*hypernetworks.*No checkpoint was written; .*unchanged"):
+        train_hypernetwork(host, options)
+
+
+# -- 9. run listings read the sidecars' headers, never their tensors ------------------------------------------
+def test_run_listing_reads_only_sidecar_headers(host, tmp_path, monkeypatch):
+    from hypernet_ext import storage
+    from hypernet_ext.ui.runs import list_checkpoints
+    source = make_hypernetwork(tmp_path)
+    data = make_dataset(tmp_path / "data", count=1)
+    train_hypernetwork(host, make_options(tmp_path, source, data, steps=2, save_every=1))
+
+    def full_load(*args, **kwargs):
+        raise AssertionError("a listing unpickled a whole sidecar")
+    monkeypatch.setattr(storage, "safe_torch_load", full_load)
+    checkpoints = list_checkpoints(str(tmp_path / "log"))
+    assert [c.step for c in checkpoints] == [1, 2]
+    assert all(c.resumable and c.optimizer_name == "AdamW" for c in checkpoints)
