@@ -24,7 +24,9 @@ from typing import Any, Optional
 from ..atomic_files import atomic_write_bytes
 from ..errors import HypernetError, InvalidOptionError
 from ..option_spec import declared_options
-from ..storage import load_optimizer_state
+from ..safe_paths import inside
+from ..safe_paths import safe_component as _safe_component
+from ..storage import read_optimizer_header
 from .data_options import DataOptions
 from .host import PreviewParams
 from .options import PreviewOptions, TrainingOptions
@@ -38,21 +40,19 @@ SETTINGS_GLOB = "settings-*.json"
 SETTINGS_FORMAT = 2  # 2: adds "format" and "option_values" (every declared option, flat)
 RUN_STAMP = "%Y%m%d-%H%M%S"
 _STEP = re.compile(r"^(?P<name>.+)-(?P<step>\d+)$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 # -- where runs live --------------------------------------------------------------------------
 def safe_component(text: str) -> str:
     """`text` as one folder name: no separators, no '..', nothing a file system treats specially."""
-    cleaned = _UNSAFE.sub("_", str(text)).strip(" .")
-    return cleaned or "run"
+    return _safe_component(text, fallback="run")
 
 
 def new_run_dir(log_root: Any, name: str, now: Optional[datetime.datetime] = None) -> Path:
     """A folder for a new run of `name` that does not exist yet: `<log_root>/<name>/<start time>[-N]`."""
     if not str(log_root or "").strip():
         raise InvalidOptionError("Log directory is empty; give a folder for checkpoints, previews and logs.")
-    parent = Path(str(log_root)).expanduser() / safe_component(name)
+    parent = inside(Path(str(log_root)).expanduser(), safe_component(name))
     stamp = (now or datetime.datetime.now()).strftime(RUN_STAMP)
     candidate, number = parent / stamp, 1
     while candidate.exists():
@@ -177,7 +177,7 @@ def _with_best(c: CheckpointInfo, best: bool) -> CheckpointInfo:
 
 def _checkpoint(path: Path, step: int, loss: Optional[float], val_loss: Optional[float]) -> CheckpointInfo:
     try:
-        state = load_optimizer_state(path)
+        state = read_optimizer_header(path)  # headers only: listing thousands of checkpoints stays cheap
     except HypernetError as exc:
         return CheckpointInfo(path, step, loss, True, False, None, str(exc), val_loss)
     if state is None:

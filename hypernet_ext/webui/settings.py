@@ -50,6 +50,16 @@ GENERAL_SETTINGS: tuple[Setting, ...] = (
             "For example an SD1 (768) hypernetwork on an SD2 (1024) or SDXL (2048) checkpoint."),
     Setting("hypernet_ext_hashes_in_infotext", True, "Add hypernetwork names, strengths and hashes to infotext",
             f"Writes a '{HASHES_INFOTEXT_KEY}' field; pasting it restores renamed files by hash."),
+    # Safety: what the REST API may touch, and bounds for absurd values (see hypernet_ext/limits.py).
+    Setting("hypernet_ext_api_folders", "", "Extra folders the API may read and write",
+            "One per line. Besides the webui's own folders (data dir, hypernetwork folders, outputs).",
+            component="Textbox", component_args={"lines": 2}),
+    Setting("hypernet_ext_api_any_path", False, "Let the API use any path on this machine",
+            "Off: log_dir, data, destination and template paths must lie in the webui's folders. Turn on only "
+            "if the API is not reachable by others (--listen --api exposes it)."),
+    Setting("hypernet_ext_limits", "", "Raise safety limits",
+            "name=value per line, e.g. grad_accum=4096 or steps=50000000 (see the README's safety section).",
+            component="Textbox", component_args={"lines": 2}),
 )
 # Settings keys of options whose key predates the generated ones (kept so saved values survive).
 LEGACY_KEYS = {"learning_rate": "hypernet_ext_train_learn_rate",
@@ -155,3 +165,5 @@ def register_settings() -> None:
     from modules import shared
     for setting in SETTINGS:
         shared.opts.add_option(setting.key, option_info(setting))
+    from .. import limits  # "Raise safety limits" applies to panels and API alike
+    limits.use_settings_source(lambda: option("hypernet_ext_limits"))

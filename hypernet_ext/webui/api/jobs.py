@@ -12,6 +12,7 @@ started here shows in the panels and vice versa; starting one while another runs
 Request fields are generated from the option declarations; jobs start through `hypernet_ext.service`.
 """
 # No `from __future__ import annotations`: FastAPI must see real types through the error wrapper.
+import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -22,11 +23,14 @@ from ... import service
 from ...errors import InvalidOptionError
 from ...jobs import Job, JobBusyError, JobManager
 from ...preprocess import PreprocessOptions
+from ...limits import check_text
+from ...safe_paths import inside
 from ...service import HostContext
 from ...training.run_folder import (CHECKPOINT_FOLDER, CheckpointInfo, is_run, list_checkpoints, list_runs,
                                     run_of_checkpoint)
 from ..context import job_manager, webui_context
 from .errors import ConflictError, NotFoundError, json_errors
+from .paths import checked
 from .requests import request_model
 
 STATUS_FIELDS = ("id", "kind", "description", "state", "running", "finished", "step", "total", "fraction", "loss",
@@ -80,12 +84,22 @@ def _start(ctx: HostContext, start: Callable[[], Job]) -> Dict[str, Any]:
 
 def start_preprocess(request: Any, ctx: HostContext) -> Dict[str, Any]:
     """Start preprocessing from a PreprocessRequest; the status's `result` is the destination folder."""
+    checked(request.source, "source")
+    checked(request.destination, "destination")
     return _start(ctx, lambda: service.start_preprocessing(request.dict(), ctx, wording="api")[1])
 
 
 def start_train(request: Any, ctx: HostContext) -> Dict[str, Any]:
     """Start training from a TrainRequest (404 for an unknown hypernetwork); adds the service's `started` text."""
     name = request.hypernetwork.strip()
+    check_text("text_chars", name, "hypernetwork")
+    if name and ctx.library().path(name) is None:  # not a library name: a path, restricted like the others
+        checked(name, "hypernetwork")
+    checked(request.data_dir, "data_dir")
+    checked(request.log_dir, "log_dir")
+    template = getattr(request, "template", None)
+    if template and (os.sep in str(template) or "/" in str(template) or str(template).endswith(".txt")):
+        checked(template, "template")
     if name and service.find_hypernetwork(name, ctx) is None:
         raise NotFoundError(f"No hypernetwork named {name!r} and no such .pt/.safetensors file; list them with "
                             f"GET /hypernetworks or POST /refresh after adding files.")
@@ -96,7 +110,10 @@ def start_train(request: Any, ctx: HostContext) -> Dict[str, Any]:
 
 def find_run(name: str, log_root: str) -> Path:
     """A run folder: `name` itself when it is a path, else `<log_root>/<name>`."""
-    run = Path(str(log_root)).expanduser() / Path(name).expanduser()
+    if Path(name).expanduser().is_absolute():
+        run = Path(name).expanduser()
+    else:  # a run name as GET /runs lists it (<name>/<start time>): inside the log root ("..", "." refused)
+        run = inside(Path(str(log_root)).expanduser(), name)
     if not is_run(run):
         raise NotFoundError(f"No training run {name!r} in {log_root}; list runs with GET /runs (a run is a folder "
                             f"holding a '{CHECKPOINT_FOLDER}' folder of checkpoints).")
@@ -132,6 +149,10 @@ def _checkpoint_of_run(run: Path, step: Optional[float]) -> CheckpointInfo:
 
 def start_resume(request: ResumeRequest, ctx: HostContext) -> Dict[str, Any]:
     """Start the Resume panel's job from the chosen checkpoint; adds `started` and `resumed_from`."""
+    checked(request.checkpoint, "checkpoint")
+    checked(request.log_dir, "log_dir")
+    if request.run and (os.sep in request.run or "/" in request.run):
+        checked(request.run, "run")
     if request.checkpoint:
         run, checkpoint = _checkpoint_file(request.checkpoint)
     elif request.run:
@@ -195,6 +216,6 @@ def router() -> APIRouter:
     @api.get("/runs")
     @json_errors
     def runs_route(log_dir: Optional[str] = None):
-        return runs_listing(log_dir or webui_context().log_dir())
+        return runs_listing(checked(log_dir, "log_dir") or webui_context().log_dir())
 
     return api

@@ -10,6 +10,8 @@ import os
 from typing import Any, List, Optional, Union
 
 from fastapi import APIRouter
+
+from ... import limits
 from ...config import parse_number_list
 from ...create_options import CreateOptions, create_file
 from ...errors import HypernetError, InvalidOptionError
@@ -53,15 +55,22 @@ def describe(name: str, path: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "path": path, "hash": runtime.file_hash(path)}
     try:
         entry["info"] = read_header(path)
-    except (HypernetError, OSError) as exc:
-        entry["info"], entry["error"] = None, str(exc)
+    except Exception as exc:  # one bad file is named in the list, never breaks it
+        entry["info"], entry["error"] = None, str(exc) if isinstance(exc, (HypernetError, OSError)) else \
+            f"{path}: cannot be read ({type(exc).__name__})"
     return entry
 
 
 def create(request: Any) -> dict[str, Any]:
+    limits.check_text("name_chars", request.name, "name")
     values = request.dict()
     options = CreateOptions(request.name, sizes_of(request.sizes), target_folder(request.folder),
                             **converted(CreateOptions, values, lambda spec: spec.name))
+    limits.check_number("init_std", options.init_std, "init_std")
+    if options.init_seed >= 0:  # -1: random
+        limits.check_int("seed", options.init_seed, "init_seed")
+    for size in options.widths:
+        limits.check_int("image_side", size, "sizes")
     path = options.target_path()
     if path.exists() and not options.overwrite:
         raise ConflictError(f"{path} already exists; choose another name or send \"overwrite\": true.")
