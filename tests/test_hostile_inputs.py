@@ -444,7 +444,7 @@ def api(webui):
     app = FastAPI()
     webui.modules.script_callbacks.app_started_callback(None, app)
     yield TestClient(app, raise_server_exceptions=False)
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     job_manager().interrupt()
     job_manager().wait(60)
 
@@ -454,7 +454,7 @@ def test_api_refuses_absurd_values_and_outside_paths_with_4xx(api, webui, tmp_pa
     outside = tmp_path.parent / "outside-the-webui"
     outside.mkdir(exist_ok=True)
     before = snapshot(webui.tmp)
-    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "seed": 1e30},
+    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "init_seed": 1e30},
                    {"name": "a", "init_std": 1e308}, {"name": "a\x00b"}, {"name": "a", "sizes": [10 ** 12]}]
     for body in bad_creates:
         response = api.post(f"{base}/hypernetworks", json=body)
