@@ -444,7 +444,7 @@ def api(webui):
     app = FastAPI()
     webui.modules.script_callbacks.app_started_callback(None, app)
     yield TestClient(app, raise_server_exceptions=False)
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     job_manager().interrupt()
     job_manager().wait(60)
 
@@ -454,7 +454,7 @@ def test_api_refuses_absurd_values_and_outside_paths_with_4xx(api, webui, tmp_pa
     outside = tmp_path.parent / "outside-the-webui"
     outside.mkdir(exist_ok=True)
     before = snapshot(webui.tmp)
-    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "seed": 1e30},
+    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "init_seed": 1e30}, {"name": "a", "seed": 1},
                    {"name": "a", "init_std": 1e308}, {"name": "a\x00b"}, {"name": "a", "sizes": [10 ** 12]}]
     for body in bad_creates:
         response = api.post(f"{base}/hypernetworks", json=body)
@@ -530,7 +530,7 @@ def test_checkpoint_write_error_names_the_file_and_the_last_good_checkpoint(host
 # -- 9. run listings read the sidecars' headers, never their tensors ------------------------------------------
 def test_run_listing_reads_only_sidecar_headers(host, tmp_path, monkeypatch):
     from hypernet_ext import storage
-    from hypernet_ext.ui.runs import list_checkpoints
+    from hypernet_ext.training.run_folder import list_checkpoints
     source = make_hypernetwork(tmp_path)
     data = make_dataset(tmp_path / "data", count=1)
     train_hypernetwork(host, make_options(tmp_path, source, data, steps=2, save_every=1))

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import html
+import math
 from typing import Any, Optional
 
 from ..jobs import JobManager
 from ..progress import format_seconds
+from ..training.loss_plot import render_loss_curve
+from ..training.run_folder import learning_rates_by_step, losses_by_step, validation_losses
 
 RUNNING_ATTRIBUTE = 'data-hnx-running="true"'
 
@@ -42,16 +45,26 @@ def status_html(status: dict[str, Any]) -> str:
 
 
 def loss_plot(jobs: JobManager, kind: str = "training") -> Optional[Any]:
-    """A PIL image of the current training job's losses, or None when there are none."""
+    """A PIL image of the current training run's losses (the whole run after a resume), or None when none.
+
+    The job's own history is the newest; the steps before it come from the run's loss.csv, with the
+    learning rate and the validation loss when the run records them.
+    """
     job = jobs.current
     if job is None or job.kind != kind:
         return None
-    history = job.progress.history()
-    if not history:
+    history = dict(job.progress.history())
+    run = job.data.get("run_dir")
+    first = min(history) if history else None
+    earlier = {s: v for s, v in losses_by_step(run).items() if first is None or s < first} if run else {}
+    points = sorted({**earlier, **history}.items())
+    if not points:
         return None
-    from ..training.loss_plot import render_loss_curve
-    return render_loss_curve([s for s, _ in history], [l for _, l in history], f"{job.description} loss",
-                             size=(640, 320))
+    steps = [s for s, _ in points]
+    rates = learning_rates_by_step(run) if run else {}
+    return render_loss_curve(steps, [v for _, v in points], f"{job.description} loss", size=(640, 320),
+                             learning_rates=[rates.get(s, math.nan) for s in steps] if rates else None,
+                             validation=validation_losses(run) if run else None)
 
 
 def latest_preview(jobs: JobManager) -> Optional[str]:
