@@ -24,7 +24,8 @@ from typing import Any, Optional
 from ..atomic_files import atomic_write_bytes
 from ..errors import HypernetError, InvalidOptionError
 from ..option_spec import declared_options
-from ..safe_paths import inside, safe_component
+from ..safe_paths import inside
+from ..safe_paths import safe_component as _safe_component
 from ..storage import read_optimizer_header
 from .data_options import DataOptions
 from .host import PreviewParams
@@ -39,10 +40,14 @@ SETTINGS_GLOB = "settings-*.json"
 SETTINGS_FORMAT = 2  # 2: adds "format" and "option_values" (every declared option, flat)
 RUN_STAMP = "%Y%m%d-%H%M%S"
 _STEP = re.compile(r"^(?P<name>.+)-(?P<step>\d+)$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 # -- where runs live --------------------------------------------------------------------------
+def safe_component(text: str) -> str:
+    """`text` as one folder name: no separators, no '..', nothing a file system treats specially."""
+    return _safe_component(text, fallback="run")
+
+
 def new_run_dir(log_root: Any, name: str, now: Optional[datetime.datetime] = None) -> Path:
     """A folder for a new run of `name` that does not exist yet: `<log_root>/<name>/<start time>[-N]`."""
     if not str(log_root or "").strip():

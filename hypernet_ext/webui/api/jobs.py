@@ -95,8 +95,8 @@ def start_train(request: Any, ctx: HostContext) -> Dict[str, Any]:
     check_text("text_chars", name, "hypernetwork")
     if name and ctx.library().path(name) is None:  # not a library name: a path, restricted like the others
         checked(name, "hypernetwork")
-    checked(getattr(request, "data_dir", None), "data_dir")
-    checked(getattr(request, "log_dir", None), "log_dir")
+    checked(request.data_dir, "data_dir")
+    checked(request.log_dir, "log_dir")
     template = getattr(request, "template", None)
     if template and (os.sep in str(template) or "/" in str(template) or str(template).endswith(".txt")):
         checked(template, "template")
@@ -110,9 +110,9 @@ def start_train(request: Any, ctx: HostContext) -> Dict[str, Any]:
 
 def find_run(name: str, log_root: str) -> Path:
     """A run folder: `name` itself when it is a path, else `<log_root>/<name>`."""
-    if os.path.isabs(name) or name.startswith("~"):
+    if Path(name).expanduser().is_absolute():
         run = Path(name).expanduser()
-    else:  # a run name, e.g. `<name>/<start time>`: relative parts inside the log root ("..", "." refused)
+    else:  # a run name as GET /runs lists it (<name>/<start time>): inside the log root ("..", "." refused)
         run = inside(Path(str(log_root)).expanduser(), name)
     if not is_run(run):
         raise NotFoundError(f"No training run {name!r} in {log_root}; list runs with GET /runs (a run is a folder "
@@ -151,7 +151,7 @@ def start_resume(request: ResumeRequest, ctx: HostContext) -> Dict[str, Any]:
     """Start the Resume panel's job from the chosen checkpoint; adds `started` and `resumed_from`."""
     checked(request.checkpoint, "checkpoint")
     checked(request.log_dir, "log_dir")
-    if request.run and (os.path.isabs(request.run) or request.run.startswith("~")):
+    if request.run and (os.sep in request.run or "/" in request.run):
         checked(request.run, "run")
     if request.checkpoint:
         run, checkpoint = _checkpoint_file(request.checkpoint)
