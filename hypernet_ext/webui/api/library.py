@@ -32,6 +32,8 @@ CreateRequest = request_model(
 def sizes_of(value: Union[List[int], str]) -> list[int]:
     """Widths from a list or from text such as '768, 320'."""
     numbers = parse_number_list(value, "sizes") if isinstance(value, str) else list(value)
+    for size in numbers:
+        limits.check_int("image_side", size, "sizes")
     return [int(n) for n in numbers]
 
 
@@ -64,6 +66,11 @@ def describe(name: str, path: str) -> dict[str, Any]:
 def create(request: Any) -> dict[str, Any]:
     limits.check_text("name_chars", request.name, "name")
     values = request.dict()
+    limits.check_text("name_chars", request.name, "name")
+    if values.get("init_std") is not None:
+        limits.check_number("init_std", values["init_std"], "init_std")
+    if values.get("init_seed") is not None and values["init_seed"] != -1:
+        limits.check_int("seed", values["init_seed"], "init_seed")
     options = CreateOptions(request.name, sizes_of(request.sizes), target_folder(request.folder),
                             **converted(CreateOptions, values, lambda spec: spec.name))
     limits.check_number("init_std", options.init_std, "init_std")
