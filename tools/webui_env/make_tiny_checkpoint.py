@@ -89,9 +89,9 @@ def model_config(unet: dict, vae: dict) -> dict:
     }}
 
 
-def clip_config(layers: int) -> dict:
+def clip_config(layers: int, mlp_width: int = 4 * TEXT_WIDTH) -> dict:
     """A CLIPConfig whose text tower is 768 wide; the vision tower is tiny and never loaded."""
-    text = {"hidden_size": TEXT_WIDTH, "intermediate_size": 4 * TEXT_WIDTH, "num_hidden_layers": layers,
+    text = {"hidden_size": TEXT_WIDTH, "intermediate_size": mlp_width, "num_hidden_layers": layers,
             "num_attention_heads": 12, "max_position_embeddings": 77, "vocab_size": 49408,
             "projection_dim": TEXT_WIDTH, "hidden_act": "quick_gelu", "bos_token_id": 0, "eos_token_id": 2,
             "pad_token_id": 1, "model_type": "clip_text_model"}
@@ -105,17 +105,15 @@ def clip_config(layers: int) -> dict:
 # ----------------------------------------------------------------------------- tokenizer files
 
 def byte_symbols() -> list[str]:
-    """The printable stand-in character for each byte value, in byte order (GPT-2/CLIP byte-level BPE)."""
+    """The printable stand-in character of each byte, in CLIP's vocabulary order (GPT-2/CLIP byte-level BPE).
+
+    The order is the one CLIP's vocabulary uses (ids 0-255): bytes that are printable themselves
+    first, in byte order, then the others, whose stand-ins are chr(256), chr(257), ... So "!" is id 0
+    and "a</w>" is id 320, as in openai/clip-vit-large-patch14's vocab.json.
+    """
     keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    extra = 0
-    table = {}
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return [table[b] for b in range(256)]
+    others = [b for b in range(256) if b not in keep]
+    return [chr(b) for b in keep] + [chr(256 + i) for i in range(len(others))]
 
 
 def clip_bpe_files(vocab_gz: Path) -> tuple[dict[str, int], list[str]]:
@@ -140,13 +138,13 @@ def find_bpe_vocab() -> Path:
     return path
 
 
-def write_hf_cache(hf_home: Path, layers: int) -> Path:
+def write_hf_cache(hf_home: Path, layers: int, mlp_width: int = 4 * TEXT_WIDTH) -> Path:
     """Create ``hub/models--openai--clip-vit-large-patch14`` with a config and tokenizer snapshot."""
     vocab, merges = clip_bpe_files(find_bpe_vocab())
     special = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
                "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}
     files = {
-        "config.json": json.dumps(clip_config(layers), indent=2),
+        "config.json": json.dumps(clip_config(layers, mlp_width), indent=2),
         "vocab.json": json.dumps(vocab, ensure_ascii=False),
         "merges.txt": "#version: 0.2\n" + "\n".join(merges) + "\n",
         "special_tokens_map.json": json.dumps(special, indent=2),
