@@ -31,13 +31,13 @@ class OptionSpec:
     help: str
     label: str
     group: str
+    default: Any  # dataclasses.MISSING when the option has none
     choices: Optional[tuple] = None
     minimum: Optional[float] = None
     maximum: Optional[float] = None
     flag: Optional[str] = None
     metavar: Optional[str] = None
     frontends: tuple = FRONTENDS
-    default: Any = MISSING
 
     @property
     def cli_flag(self) -> str:

@@ -84,9 +84,13 @@ class StandaloneHost:
     def clip_skip(self):
         return self.text_encoder.clip_skip
 
+    def text_conditioning(self) -> dict:
+        """The settings besides the text that decide `encode_text`'s result: clip_skip, emphasis, comma_backtrack."""
+        return self.text_encoder.conditioning_settings()
+
     def text_conditioning_key(self) -> tuple:
-        """The settings besides the text that decide `encode_text`'s result (clip skip, emphasis)."""
-        return self.text_encoder.conditioning_key()
+        """`text_conditioning()` as a hashable key (text caches key on it)."""
+        return tuple(sorted(self.text_conditioning().items()))
 
     def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """UNet output (eps or v); gradients flow to anything attached to the UNet."""

@@ -84,10 +84,10 @@ class TextEncoder(nn.Module):
     def emphasis(self) -> str:
         return self.prompts.emphasis
 
-    def conditioning_key(self) -> tuple:
-        """What, besides the text, decides the conditioning (text caches key on it)."""
-        skip = 2 if self.config.openclip else (self.clip_skip or 1)
-        return ("clip_skip", skip, "emphasis", self.prompts.emphasis, "comma_backtrack", self.prompts.comma_backtrack)
+    def conditioning_settings(self) -> dict:
+        """What, besides the text, decides the conditioning (recorded with a run; text caches key on it)."""
+        return {"clip_skip": 2 if self.config.openclip else (self.clip_skip or 1),
+                "emphasis": self.prompts.emphasis, "comma_backtrack": self.prompts.comma_backtrack}
 
     def _tokenize_runs(self, texts: list[str]) -> list[list[int]]:
         return [self.tokenizer.encode(text) for text in texts]
