@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cap.add_argument("--captioner", dest="captioners", action="append", default=[],
                      help=f"caption with this captioner (repeatable); here: {', '.join(REGISTRY.names())}")
     cap.add_argument("--caption-separator", default=d["caption_separator"])
+    _add_tagger_arguments(parser, d)
     ops = parser.add_argument_group("operations")
     ops.add_argument("--flip", action="store_true", help="also save flipped copies")
     ops.add_argument("--flip-direction", choices=FLIP_DIRECTIONS, default=d["flip_direction"])
@@ -63,6 +64,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inp.add_argument("--existing", choices=EXISTING_ACTIONS, default=d["existing"],
                      help="outputs already in DST: skip or replace (default %(default)s)")
     inp.add_argument("--recursive", action="store_true", help="include images in sub-folders of SRC")
+
+
+# -- WD14 tagger flags, wired by hand until the CLI is generated from PreprocessOptions ---------------
+def _add_tagger_arguments(parser: argparse.ArgumentParser, d: dict) -> None:
+    tag = parser.add_argument_group("WD14 tagger (--captioner wd14)")
+    tag.add_argument("--captioner-model", default=d["captioner_model"], metavar="DIR",
+                     help="folder with the tagger's model.onnx and selected_tags.csv (e.g. SmilingWolf/"
+                          "wd-vit-tagger-v3 from Hugging Face); nothing is downloaded")
+    tag.add_argument("--general-threshold", type=float, default=d["general_threshold"], metavar="P",
+                     help="write general tags above this probability (default %(default)s)")
+    tag.add_argument("--character-threshold", type=float, default=d["character_threshold"], metavar="P",
+                     help="write character tags above this probability (default %(default)s)")
+    tag.add_argument("--exclude-tags", default=d["exclude_tags"], metavar="TAGS",
+                     help="comma-separated tags never written, e.g. 'simple background, white background'")
+    tag.add_argument("--keep-underscores", action="store_true", help="write long_hair instead of long hair")
+    tag.add_argument("--no-escape-brackets", dest="escape_brackets", action="store_false",
+                     help="write tag brackets as they are (training reads them as emphasis)")
+# -- end of hand-wired WD14 tagger flags -------------------------------------------------------------
 
 
 def options_from_args(args: argparse.Namespace) -> PreprocessOptions:

@@ -57,6 +57,29 @@ def start_preprocessing(values: dict, ctx: PanelContext) -> str:
     return status_html(ctx.jobs.status())
 
 
+def _tagger_components(c: dict, d: dict, prefix: str) -> None:
+    """The WD14 tagger's settings (used when the wd14 captioner is ticked)."""
+    import gradio as gr
+    with gr.Accordion("WD14 tagger (captioner wd14)", open=False, elem_id=f"{prefix}_wd14_box"):
+        with gr.Row():
+            c["captioner_model"] = gr.Textbox(d["captioner_model"], label="WD14 model folder",
+                                              placeholder="folder with model.onnx and selected_tags.csv",
+                                              elem_id=f"{prefix}_captioner_model")
+            c["exclude_tags"] = gr.Textbox(d["exclude_tags"], label="Tags to exclude",
+                                           placeholder="simple background, white background",
+                                           elem_id=f"{prefix}_exclude_tags")
+        with gr.Row():
+            c["general_threshold"] = gr.Slider(0.0, 1.0, d["general_threshold"], step=0.01,
+                                               label="General tag threshold", elem_id=f"{prefix}_general_threshold")
+            c["character_threshold"] = gr.Slider(0.0, 1.0, d["character_threshold"], step=0.01,
+                                                 label="Character tag threshold",
+                                                 elem_id=f"{prefix}_character_threshold")
+            c["keep_underscores"] = gr.Checkbox(d["keep_underscores"], label="Keep underscores in tags",
+                                                elem_id=f"{prefix}_keep_underscores")
+            c["escape_brackets"] = gr.Checkbox(d["escape_brackets"], label="Escape brackets in tags",
+                                               elem_id=f"{prefix}_escape_brackets")
+
+
 def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:
     """Lay out the panel; returns its components by field name."""
     import gradio as gr
@@ -86,6 +109,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:
                                               label="Existing caption file", elem_id=f"{prefix}_caption_action")
             c["caption_separator"] = gr.Textbox(d["caption_separator"], label="Caption separator",
                                                 elem_id=f"{prefix}_separator")
+        _tagger_components(c, d, prefix)
         with gr.Row():
             c["flip"] = gr.Checkbox(d["flip"], label="Create flipped copies", elem_id=f"{prefix}_flip")
             c["flip_direction"] = gr.Radio(list(FLIP_DIRECTIONS), value=d["flip_direction"], label="Flip direction",
