@@ -10,7 +10,7 @@ from ..preprocess.autosize import OBJECTIVES
 from ..preprocess.captioners import CAPTION_ACTIONS
 from ..preprocess.options import EXISTING_ACTIONS, FLIP_DIRECTIONS, SMALL_IMAGE_ACTIONS
 from ..preprocess.resize import RESIZE_MODES
-from . import messages
+from . import caption_editor, messages
 from .context import PanelContext
 from .live import status_html
 from .train_options import whole
@@ -166,6 +166,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:
             c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
         c["status"] = gr.HTML(status_html(ctx.jobs.status()), elem_id=f"{prefix}_live_status",
                               elem_classes=["hnx-live-view"])
+        c["caption_editor"] = caption_editor.build(f"{prefix}_captions")
     inputs = [c[f] for f in FIELDS]
     c["start"].click(lambda *v: start_preprocessing(dict(zip(FIELDS, v)), ctx), inputs=inputs,
                      outputs=[c["status"]])
