@@ -59,6 +59,9 @@ def test_sd2_ignores_clip_skip_like_the_webui(caplog):
     assert "ignored for SD2" in caplog.text
     torch.testing.assert_close(skipped.encode_text(["a cat"]), plain.encode_text(["a cat"]))
     assert plain.text_conditioning()["clip_skip"] == 2
+    assert plain.encode_text([WORDS, "a cat"]).shape == (2, 154, 256)
+    special = plain.text_encoder.special_tokens
+    assert (special.start, special.end, special.pad) == (49406, 49407, 0)
 
 
 def test_long_captions_continue_in_a_second_chunk(host):
