@@ -173,3 +173,16 @@ def test_flags_give_the_text_conditioning_options():
 def test_bad_flags_name_the_flag(argv, message):
     with pytest.raises(InvalidOptionError, match=message):
         text_conditioning_from_args(parse(*argv))
+
+
+def test_infotext_names_clip_skip_and_emphasis_like_the_webui(host):
+    from hypernet_ext.tagged_generation import _text_parameters
+    assert _text_parameters(host, "a (cat)") == {"Clip skip": None, "Emphasis": None}
+    host.text_encoder.clip_skip = 2
+    host.text_encoder.prompts.emphasis = "No norm"
+    try:
+        assert _text_parameters(host, "a (cat)") == {"Clip skip": 2, "Emphasis": "No norm"}
+        assert _text_parameters(host, "a cat")["Emphasis"] is None
+    finally:
+        host.text_encoder.clip_skip = None
+        host.text_encoder.prompts.emphasis = "Original"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from ..errors import InvalidOptionError
 from ..option_spec import option
 from .prompt_chunks import DEFAULT_COMMA_BACKTRACK, EMPHASIS_MODES, check_comma_backtrack, check_emphasis
 
@@ -33,7 +34,6 @@ class TextConditioningOptions:
     def validate(self) -> "TextConditioningOptions":
         if self.clip_skip is not None and (isinstance(self.clip_skip, bool) or not isinstance(self.clip_skip, int)
                                            or not 1 <= self.clip_skip <= MAX_CLIP_SKIP):
-            from ..errors import InvalidOptionError
             raise InvalidOptionError(f"clip skip {self.clip_skip!r} must be a whole number from 1 to "
                                      f"{MAX_CLIP_SKIP}, e.g. 2 for anime checkpoints")
         check_emphasis(self.emphasis)
