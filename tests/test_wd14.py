@@ -211,17 +211,18 @@ def test_registry_makes_a_tagger_per_run_from_the_options(tmp_path, model_dir):
 def test_standalone_panel_captions_with_wd14(model_dir, tmp_path):
     pytest.importorskip("gradio")
     from helpers_ui import make_context
-    from hypernet_ext.ui.preprocess_panel import _DEFAULTS, start_preprocessing
+    from hypernet_ext.service import preprocess_defaults
+    from hypernet_ext.ui.preprocess_panel import start_html
     ctx = make_context(tmp_path)
     ctx.captioners = default_registry()
     assert "wd14" in ctx.captioners.names()
     raw = tmp_path / "raw"
     raw.mkdir()
     solid(BLUE, 64, 64).save(raw / "p.png")
-    values = dict(_DEFAULTS, source=str(raw), destination=str(tmp_path / "out"), background="white", width=64.0,
+    values = dict(preprocess_defaults(), source=str(raw), destination=str(tmp_path / "out"), background="white", width=64.0,
                   height=64.0, captioners=["wd14"], captioner_model="", general_threshold=0.5)
-    assert "--captioner-model DIR, or &#x27;WD14 model folder&#x27; in the panel" in start_preprocessing(values, ctx)
-    html = start_preprocessing(dict(values, captioner_model=str(model_dir)), ctx)
+    assert "--captioner-model DIR, or &#x27;WD14 model folder&#x27; in the panel" in start_html(values, ctx)
+    html = start_html(dict(values, captioner_model=str(model_dir)), ctx)
     assert "hnx-error" not in html
     assert ctx.jobs.wait(60).state == "finished"
     assert caption_of(tmp_path / "out", "p") == "blue theme"
