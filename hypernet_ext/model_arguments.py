@@ -5,13 +5,43 @@ import argparse
 
 
 def add_model_options(parser) -> None:
-    """`--device` and `--prediction` (the caller adds `--model`, required or defaulted)."""
+    """`--device`, `--prediction` and the text conditioning flags (the caller adds `--model`)."""
     parser.add_argument("--device", default="cpu", help="torch device for the model, e.g. cuda (default cpu)")
     parser.add_argument("--prediction", choices=("eps", "v"), default=None,
                         help="override the checkpoint's parameterisation (default: detected; SD2 768-v is 'v')")
+    add_text_conditioning_options(parser)
+
+
+# -- text conditioning flags, wired by hand until the CLI is generated from TextConditioningOptions --
+def add_text_conditioning_options(parser) -> None:
+    """`--clip-skip`, `--emphasis`, `--comma-backtrack` (see `standalone.text_options`)."""
+    parser.add_argument("--clip-skip", type=int, default=None, metavar="N",
+                        help="use the text encoder's output N layers from the end, like the webui's Clip skip "
+                             "(default: the model's own; 2 is usual for anime checkpoints)")
+    parser.add_argument("--emphasis", choices=("Original", "No norm", "Ignore", "None"), default="Original",
+                        help="how (word:1.2) weights apply, like the webui's Emphasis mode (default %(default)s)")
+    parser.add_argument("--comma-backtrack", type=int, default=20, metavar="N",
+                        help="prompt word wrap length limit in tokens, like the webui's (default %(default)s)")
+
+
+def text_conditioning_from_args(args: argparse.Namespace):
+    """The TextConditioningOptions given by the flags above, validated with the flags' names."""
+    from .errors import InvalidOptionError
+    from .standalone.text_options import MAX_CLIP_SKIP, TextConditioningOptions
+    clip_skip = getattr(args, "clip_skip", None)
+    if clip_skip is not None and not 1 <= clip_skip <= MAX_CLIP_SKIP:
+        raise InvalidOptionError(f"--clip-skip {clip_skip} is out of range; use 1 to {MAX_CLIP_SKIP} "
+                                 "(1 = last layer, 2 = penultimate)")
+    backtrack = getattr(args, "comma_backtrack", 20)
+    if not 0 <= backtrack <= 74:
+        raise InvalidOptionError(f"--comma-backtrack {backtrack} is out of range; use 0 to 74 (default 20)")
+    return TextConditioningOptions(clip_skip=clip_skip, emphasis=getattr(args, "emphasis", "Original"),
+                                   comma_backtrack=backtrack).validate()
+# -- end of hand-wired text conditioning flags -----------------------------------------------------
 
 
 def load_host_from_args(args: argparse.Namespace):
     """The StandaloneHost named by `args.model` with the shared options."""
     from .standalone import load_host
-    return load_host(args.model, device=args.device, prediction=getattr(args, "prediction", None))
+    return load_host(args.model, device=args.device, prediction=getattr(args, "prediction", None),
+                     **text_conditioning_from_args(args).load_host_arguments())

@@ -51,8 +51,17 @@ def generation_infotext(host, prompt: str, negative_prompt: str, result: TaggedI
     parameters = {"Steps": steps, "Sampler": sampler, "CFG scale": cfg_scale, "Seed": seed,
                   "Size": f"{width}x{height}", "Model hash": getattr(host, "model_hash", None),
                   "Model": getattr(host, "model_name", None),
-                  HASHES_INFOTEXT_KEY: format_hashes(result.hashes) or None}
+                  HASHES_INFOTEXT_KEY: format_hashes(result.hashes) or None, **_text_parameters(host, prompt)}
     return build_infotext(prompt, negative_prompt, parameters)
+
+
+def _text_parameters(host, prompt: str) -> dict:
+    """"Clip skip" (when above 1) and "Emphasis" (when not Original and the prompt has brackets), as the webui writes."""
+    clip_skip = getattr(host, "clip_skip", None)
+    report = getattr(host, "text_conditioning", None)
+    emphasis = report().get("emphasis") if callable(report) else None
+    return {"Clip skip": clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None,
+            "Emphasis": emphasis if emphasis not in (None, "Original") and any(c in prompt for c in "([") else None}
 
 
 def _tag_names(library, tags, pairs) -> list[str]:

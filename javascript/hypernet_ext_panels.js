@@ -13,6 +13,14 @@
         // Preprocess
         "Source image folder": "Folder holding your raw images.",
         "Output folder": "Folder the processed images and captions are written to; it must not be inside the source folder.",
+        "Caption folder": "Folder of images whose .txt captions to edit one at a time (e.g. the preprocessing output folder).",
+        "Image": "The image whose caption is being edited.",
+        "Load": "Show the first image of the caption folder with its caption.",
+        "Caption": "The caption of the image shown; Save writes it to the image's .txt file.",
+        "Previous": "Show the previous image (unsaved edits are dropped).",
+        "Next": "Show the next image (unsaved edits are dropped).",
+        "Save caption": "Write the caption to the image's .txt file (atomically).",
+        "Save and next": "Write the caption, then show the next image.",
         "Refresh captioners": "Read the list of available captioners again.",
         "Preprocess": "Process every image of the source folder in the background.",
         // Train

@@ -58,6 +58,8 @@ class SeamHost:
         self._real, self._encoder, self._nan_at, self.calls = real, encoder, nan_at_call, 0
 
     def __getattr__(self, name):
+        if name == "encode_text_each" and self._encoder is not None:
+            raise AttributeError(name)  # a replaced encoder replaces the per-caption encoding too
         return getattr(self._real, name)
 
     def encode_text(self, captions):

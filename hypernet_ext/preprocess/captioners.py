@@ -1,8 +1,10 @@
 """Pluggable captioners: a tiny protocol, a registry the webui glue adds to, and a file-name captioner.
 
-Inside the webui, the glue registers BLIP and DeepDanbooru (`registry.register("blip", factory)`).
-Standalone, only the file-name captioner exists. Factories are called lazily, on first use, so a
-heavy model loads only when a run asks for it; a captioner with a `close()` method is closed at the end.
+Everywhere: the file-name captioner and the WD14 tagger (`wd14`, a local ONNX model; see `wd14.py`).
+Inside the webui, the glue also registers BLIP and DeepDanbooru (`registry.register("blip", factory)`).
+Factories are called lazily, on first use, so a heavy model loads only when a run asks for it; a
+factory registered with `takes_options=True` gets the run's options and makes a fresh captioner per
+run; a captioner with a `close()` method is closed at the end of the run.
 """
 from __future__ import annotations
 
@@ -40,15 +42,21 @@ class CaptionerRegistry:
     def __init__(self) -> None:
         self._entries: dict[str, Union[Captioner, CaptionerFactory]] = {}
         self._descriptions: dict[str, str] = {}
+        self._takes_options: set[str] = set()
 
-    def register(self, name: str, captioner: Union[Captioner, CaptionerFactory], description: str = "") -> None:
-        """Add or replace `name` (case-insensitive)."""
+    def register(self, name: str, captioner: Union[Captioner, CaptionerFactory], description: str = "",
+                 takes_options: bool = False) -> None:
+        """Add or replace `name` (case-insensitive); `takes_options`: the factory is called with the run's options."""
         self._entries[name.lower()] = captioner
         self._descriptions[name.lower()] = description
+        self._takes_options.discard(name.lower())
+        if takes_options:
+            self._takes_options.add(name.lower())
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name.lower(), None)
         self._descriptions.pop(name.lower(), None)
+        self._takes_options.discard(name.lower())
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -67,12 +75,14 @@ class CaptionerRegistry:
             raise CaptionerUnavailableError(
                 f"captioner {', '.join(repr(m) for m in missing)} is not available here "
                 f"(available: {available}); BLIP and DeepDanbooru exist only when running inside the webui, "
-                "standalone use 'filename' or no captioner")
+                "standalone use 'filename', 'wd14' or no captioner")
 
-    def get(self, name: str) -> Captioner:
-        """The captioner for `name`, creating it from its factory on first use."""
+    def get(self, name: str, options: object = None) -> Captioner:
+        """The captioner for `name`, created from its factory on first use (per run when it takes options)."""
         self.check([name])
         entry = self._entries[name.lower()]
+        if name.lower() in self._takes_options:
+            return entry(options)
         if not isinstance(entry, Captioner):
             entry = entry()
             self._entries[name.lower()] = entry
@@ -104,7 +114,14 @@ def default_registry() -> CaptionerRegistry:
     """A fresh registry holding the standalone captioners."""
     registry = CaptionerRegistry()
     registry.register("filename", FilenameCaptioner(), "words of the source file name")
+    registry.register("wd14", _wd14_tagger, "booru tags from a local WD14 tagger model (onnxruntime)",
+                      takes_options=True)
     return registry
+
+
+def _wd14_tagger(options) -> Captioner:
+    from .wd14 import tagger_from_options
+    return tagger_from_options(options)
 
 
 REGISTRY = default_registry()

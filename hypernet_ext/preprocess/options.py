@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
-from ..errors import InvalidOptionError
+from ..errors import HypernetError, InvalidOptionError
 from ..images import DEFAULT_MAX_PIXELS, RESIZE_MODES, parse_color
 from ..option_spec import option
 from .autosize import OBJECTIVES
@@ -94,6 +94,26 @@ class PreprocessOptions:
                              label="Include sub-folders", group="input")
     max_pixels: int = option(DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this",
                              label="Largest image (pixels)", group="input", minimum=1)
+    # -- the WD14 tagger (captioner "wd14"); see preprocess/wd14.py --------------------------------
+    captioner_model: str = option(
+        "", label="WD14 model folder", group="captions", metavar="DIR",
+        help="folder holding the WD14 tagger's model.onnx and selected_tags.csv (e.g. SmilingWolf/wd-vit-tagger-v3 "
+             "from Hugging Face); used by the wd14 captioner")
+    general_threshold: float = option(
+        0.35, label="General tag threshold", group="captions", minimum=0.0, maximum=1.0, step=0.01,
+        help="WD14: write general tags whose probability is above this")
+    character_threshold: float = option(
+        0.85, label="Character tag threshold", group="captions", minimum=0.0, maximum=1.0, step=0.01,
+        help="WD14: write character tags whose probability is above this")
+    exclude_tags: str = option(
+        "", label="Tags to exclude", group="captions", metavar="TAGS",
+        help="WD14: comma-separated tags never written, e.g. 'simple background, white background'")
+    keep_underscores: bool = option(
+        False, label="Keep underscores in tags", group="captions",
+        help="WD14: write long_hair instead of long hair (kaomoji such as ^_^ always keep theirs)")
+    escape_brackets: bool = option(
+        True, label="Escape brackets in tags", group="captions",
+        help="WD14: write \\( \\) so tags like 'hood (clothing)' are not read as emphasis in training prompts")
 
     def validate(self) -> None:
         """Raise InvalidOptionError naming the first bad option and how to fix it."""
@@ -119,8 +139,21 @@ class PreprocessOptions:
         self._validate_auto_size()
         _one_of("small_images", self.small_images, SMALL_IMAGE_ACTIONS)
         _one_of("existing", self.existing, EXISTING_ACTIONS)
+        self._validate_tagger()
         if int(self.max_pixels) < 1:
             raise InvalidOptionError(f"max_pixels must be positive, got {self.max_pixels}")
+
+    def _validate_tagger(self) -> None:
+        _in_range("general_threshold", self.general_threshold, 0.0, 1.0)
+        _in_range("character_threshold", self.character_threshold, 0.0, 1.0)
+        if not isinstance(self.exclude_tags, str):
+            self.exclude_tags = ", ".join(str(t) for t in self.exclude_tags)
+        if any(n.lower() == "wd14" for n in self.captioners):
+            from .wd14 import find_model_files
+            try:
+                find_model_files(self.captioner_model)
+            except HypernetError as exc:
+                raise InvalidOptionError(str(exc)) from None
 
     def _validate_auto_size(self) -> None:
         _check_side("auto_min_size", self.auto_min_size)

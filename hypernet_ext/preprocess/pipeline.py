@@ -71,7 +71,7 @@ def preprocess(options: PreprocessOptions, progress: Optional[Progress] = None,
     progress.start(len(files), "Preprocess")
     active: list[Captioner] = []
     try:
-        active.extend(registry.get(n) for n in options.captioners)
+        active.extend(registry.get(n, options) for n in options.captioners)
         run = _Run(options, active, report, frozenset(_resolved(p) for p in files))
         for index, source in enumerate(files):
             if progress.cancelled:

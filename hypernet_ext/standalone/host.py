@@ -19,6 +19,7 @@ from ..storage import short_hash
 from ..training.host import PreviewParams
 from . import checkpoint as ckpt
 from .attention import attention_widths
+from .prompt_chunks import DEFAULT_COMMA_BACKTRACK, check_comma_backtrack, check_emphasis
 from .model_config import UNET_PREFIX, VAE_PREFIX, ModelConfig, infer_model_config
 from .sampler import check_sampler, sample_ddim, to_pil
 from .text_encoder import TextEncoder, openclip_text_weights, sd1_text_weights
@@ -68,8 +69,28 @@ class StandaloneHost:
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> torch.Tensor:
-        """Captions -> (B, 77, text width) conditioning in the host dtype."""
+        """Captions -> (B, 77*K, text width) conditioning in the host dtype, the webui's batch encoding.
+
+        Emphasis, BREAK, long prompts (K chunks of 77 for the longest caption; shorter ones padded
+        with empty chunks) and CLIP skip follow the webui; see `prompt_chunks`."""
         return self.text_encoder(list(captions)).to(self.dtype)
+
+    @torch.no_grad()
+    def encode_text_each(self, captions: list[str]) -> list[torch.Tensor]:
+        """One (77*K_i, width) tensor per caption, each as if encoded alone (what caches keyed by caption need)."""
+        return [row.to(self.dtype) for row in self.text_encoder.encode_each(list(captions))]
+
+    @property
+    def clip_skip(self):
+        return self.text_encoder.clip_skip
+
+    def text_conditioning(self) -> dict:
+        """The settings besides the text that decide `encode_text`'s result: clip_skip, emphasis, comma_backtrack."""
+        return self.text_encoder.conditioning_settings()
+
+    def text_conditioning_key(self) -> tuple:
+        """`text_conditioning()` as a hashable key (text caches key on it)."""
+        return tuple(sorted(self.text_conditioning().items()))
 
     def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """UNet output (eps or v); gradients flow to anything attached to the UNet."""
@@ -146,23 +167,31 @@ def host_from_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Optio
                          *, source: str = "checkpoint", path: Optional[str] = None,
                          device: Union[str, torch.device] = "cpu", dtype: torch.dtype = torch.float32,
                          prediction: Optional[str] = None, model_name: Optional[str] = None,
-                         model_hash: Optional[str] = None) -> StandaloneHost:
+                         model_hash: Optional[str] = None, text_options: Optional[dict] = None) -> StandaloneHost:
     """Build a host from checkpoint-named tensors (the weights are adopted, not copied, when dtypes match)."""
     config = infer_model_config(state_dict)
     unet = ckpt.build_with_weights(lambda: build_unet(config.unet), ckpt.with_prefix(state_dict, UNET_PREFIX),
                                    "UNet", source)
     vae_weights = {k: v for k, v in ckpt.with_prefix(state_dict, VAE_PREFIX).items() if k.startswith(_VAE_PARTS)}
     vae = ckpt.build_with_weights(lambda: LatentAutoencoder(config.vae), vae_weights, "VAE", source)
-    text = ckpt.build_with_weights(lambda: TextEncoder(config.text), _text_weights(state_dict, config),
-                                   "text encoder", source)
+    text = ckpt.build_with_weights(lambda: TextEncoder(config.text, **(text_options or {})),
+                                   _text_weights(state_dict, config), "text encoder", source)
     parameterization = resolve_parameterization(prediction, path, metadata or {}, config, unet)
     return StandaloneHost(config, unet, vae, text, parameterization, device=torch.device(device), dtype=dtype,
                           model_name=model_name, model_hash=model_hash)
 
 
 def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
-              dtype: torch.dtype = torch.float32, prediction: Optional[str] = None) -> StandaloneHost:
-    """A `StandaloneHost` for "tiny" (the embedded toy model) or an SD 1.x/2.x checkpoint path."""
+              dtype: torch.dtype = torch.float32, prediction: Optional[str] = None,
+              clip_skip: Optional[int] = None, emphasis: str = "Original",
+              comma_backtrack: int = DEFAULT_COMMA_BACKTRACK) -> StandaloneHost:
+    """A `StandaloneHost` for "tiny" (the embedded toy model) or an SD 1.x/2.x checkpoint path.
+
+    clip_skip: None = the model's own (SD1: 1, the last text layer; SD2: the penultimate layer,
+    which the webui uses whatever its Clip skip setting). emphasis and comma_backtrack are the
+    webui's "Emphasis mode" and "Prompt word wrap length limit" settings."""
+    text_options = {"clip_skip": clip_skip, "emphasis": check_emphasis(emphasis),
+                    "comma_backtrack": check_comma_backtrack(comma_backtrack)}
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise InvalidOptionError(f"dtype {dtype} is not float32, float16 or bfloat16")
     if str(model) == "tiny":
@@ -170,9 +199,9 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
 
         weights, metadata = tiny_checkpoint("sd1")
         return host_from_state_dict(weights, metadata, source="tiny", device=device, dtype=dtype,
-                                    prediction=prediction, model_name="tiny")
+                                    prediction=prediction, model_name="tiny", text_options=text_options)
     path = os.fspath(model)
     weights, metadata = ckpt.read_checkpoint(path)
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,
                                 prediction=prediction, model_name=os.path.splitext(os.path.basename(path))[0],
-                                model_hash=short_hash(path))
+                                model_hash=short_hash(path), text_options=text_options)

@@ -41,6 +41,16 @@ def _split_prediction(output: torch.Tensor, x: torch.Tensor, alpha_bar: float,
     return output, (x - s * output) / a
 
 
+def _guided_pair(predict: Predict, x: torch.Tensor, t: int, cond: torch.Tensor, uncond: torch.Tensor):
+    """(uncond output, cond output) in float32: one batch when both have the same number of tokens,
+    else two calls (the webui's default when a prompt and its negative need different chunk counts)."""
+    if cond.shape[1] == uncond.shape[1]:
+        t_batch = torch.full((2 * x.shape[0],), t, device=x.device, dtype=torch.long)
+        return predict(torch.cat([x, x]), t_batch, torch.cat([uncond, cond])).float().chunk(2)
+    t_batch = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+    return predict(x, t_batch, uncond).float(), predict(x, t_batch, cond).float()
+
+
 @torch.no_grad()
 def sample_ddim(predict: Predict, cond: torch.Tensor, uncond: torch.Tensor, alphas_cumprod: torch.Tensor,
                 latent_shape: tuple[int, ...], *, steps: int, cfg_scale: float, seed: int,
@@ -50,12 +60,10 @@ def sample_ddim(predict: Predict, cond: torch.Tensor, uncond: torch.Tensor, alph
     x = torch.randn(latent_shape, generator=generator, dtype=torch.float32).to(device)
     schedule = alphas_cumprod.to(torch.float64)
     timesteps = sampling_timesteps(steps, len(schedule))
-    both = torch.cat([uncond, cond])
     for index, t in enumerate(timesteps):
         alpha_bar = float(schedule[t])
         alpha_prev = float(schedule[timesteps[index + 1]]) if index + 1 < len(timesteps) else 1.0
-        t_batch = torch.full((2 * x.shape[0],), t, device=device, dtype=torch.long)
-        out_uncond, out_cond = predict(torch.cat([x, x]), t_batch, both).float().chunk(2)
+        out_uncond, out_cond = _guided_pair(predict, x, t, cond, uncond)
         output = out_uncond + cfg_scale * (out_cond - out_uncond)
         eps, x0 = _split_prediction(output, x, alpha_bar, parameterization)
         x = alpha_prev ** 0.5 * x0 + (1.0 - alpha_prev) ** 0.5 * eps

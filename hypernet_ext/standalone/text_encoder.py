@@ -6,14 +6,19 @@ norm, so the mapped model keeps all but the last layer and its `last_hidden_stat
 """
 from __future__ import annotations
 
+import logging
 import re
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
 
+from ..errors import InvalidOptionError
 from .model_config import SD1_TEXT_PREFIX, SD2_TEXT_PREFIX, TextEncoderConfig
+from .prompt_chunks import DEFAULT_COMMA_BACKTRACK, PromptEncoder, SpecialTokens
 from .tokenizer import CONTEXT_LENGTH, shared_tokenizer
+
+log = logging.getLogger(__name__)
 
 _OPENCLIP_UNUSED = ("text_projection", "logit_scale", "attn_mask")
 _LAYER_NAMES = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
@@ -39,23 +44,73 @@ def build_clip_text_model(config: TextEncoderConfig):
     return CLIPTextModel(hf_config)
 
 
-class TextEncoder(nn.Module):
-    """Captions -> (B, 77, width) conditioning, tokenised the way the model family expects."""
+def check_clip_skip(clip_skip: Optional[int], config: TextEncoderConfig) -> Optional[int]:
+    """None (the model's own) or 1..layers; SD2 accepts any value and ignores it, as the webui does."""
+    if clip_skip is None:
+        return None
+    if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or not 1 <= clip_skip <= config.layers:
+        raise InvalidOptionError(f"clip skip {clip_skip!r} must be a whole number from 1 (use the last layer) "
+                                 f"to {config.layers} (this text encoder's layer count); 2 is usual for "
+                                 "anime checkpoints")
+    if config.openclip and clip_skip != 2:
+        log.warning("clip skip %s is ignored for SD2 models: the webui always conditions them on the "
+                    "penultimate text layer (clip skip 2)", clip_skip)
+    return clip_skip
 
-    def __init__(self, config: TextEncoderConfig):
+
+class TextEncoder(nn.Module):
+    """Captions -> (B, 77*K, width) conditioning with the webui's prompt rules (`prompt_chunks`).
+
+    `clip_skip` N > 1 (SD1) takes the hidden state N layers from the end and applies the final layer
+    norm to it, as the webui does; None or 1 is the last layer. SD2 always uses the penultimate layer.
+    """
+
+    def __init__(self, config: TextEncoderConfig, *, clip_skip: Optional[int] = None,
+                 emphasis: str = "Original", comma_backtrack: int = DEFAULT_COMMA_BACKTRACK):
         super().__init__()
         self.config = config
         self.transformer = build_clip_text_model(config)
         self.tokenizer = shared_tokenizer("openclip" if config.openclip else "clip")
         self.pad_id = 0 if config.openclip else None
+        self.clip_skip = check_clip_skip(clip_skip, config)
+        end = self.tokenizer.end_id
+        self.special_tokens = SpecialTokens(start=self.tokenizer.start_id, end=end,
+                                            pad=end if self.pad_id is None else self.pad_id,
+                                            comma=self.tokenizer.encoder.get(",</w>"))
+        self.prompts = PromptEncoder(self._tokenize_runs, self.encode_chunk_ids, self.special_tokens,
+                                     emphasis=emphasis, comma_backtrack=comma_backtrack)
+
+    @property
+    def emphasis(self) -> str:
+        return self.prompts.emphasis
+
+    def conditioning_settings(self) -> dict:
+        """What, besides the text, decides the conditioning (recorded with a run; text caches key on it)."""
+        return {"clip_skip": 2 if self.config.openclip else (self.clip_skip or 1),
+                "emphasis": self.prompts.emphasis, "comma_backtrack": self.prompts.comma_backtrack}
+
+    def _tokenize_runs(self, texts: list[str]) -> list[list[int]]:
+        return [self.tokenizer.encode(text) for text in texts]
 
     def tokenize(self, captions: list[str]) -> torch.Tensor:
+        """(B, 77) ids, truncated, no emphasis parsing (the plain CLIP tokenisation)."""
         return self.tokenizer(captions, pad_id=self.pad_id, length=CONTEXT_LENGTH)
 
-    def forward(self, captions: list[str]) -> torch.Tensor:
+    def encode_chunk_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """(N, 77) ids -> (N, 77, width): the chosen hidden state, final layer norm applied."""
         device = self.transformer.text_model.embeddings.token_embedding.weight.device
-        ids = self.tokenize(list(captions)).to(device)
-        return self.transformer(input_ids=ids).last_hidden_state
+        skip = 1 if self.config.openclip else (self.clip_skip or 1)
+        if skip == 1:
+            return self.transformer(input_ids=ids.to(device)).last_hidden_state
+        hidden = self.transformer(input_ids=ids.to(device), output_hidden_states=True).hidden_states[-skip]
+        return self.transformer.text_model.final_layer_norm(hidden)
+
+    def forward(self, captions: list[str]) -> torch.Tensor:
+        return self.prompts(list(captions))
+
+    def encode_each(self, captions: list[str]) -> list[torch.Tensor]:
+        """Each caption's (77*K, width) conditioning as if encoded alone."""
+        return self.prompts.encode_each(list(captions))
 
 
 def sd1_text_weights(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

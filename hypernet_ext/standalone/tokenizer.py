@@ -63,14 +63,29 @@ def _space_cjk(text: str) -> str:
     return "".join(f" {c} " if any(lo <= ord(c) <= hi for lo, hi in _CJK_BLOCKS) else c for c in text)
 
 
+@lru_cache(maxsize=1)
+def _ftfy_fix():
+    """`ftfy.fix_text` when ftfy is installed (as in every webui install), else None."""
+    try:
+        import ftfy
+    except ImportError:
+        return None
+    return ftfy.fix_text
+
+
 def clean_text(text: str, style: str = "clip") -> str:
     """Normalise like the tokenizer each model family was trained with, then lowercase.
 
-    "clip" (SD1, transformers' CLIPTokenizer): NFC, CJK ideographs split apart, control chars dropped.
-    "openclip" (SD2): HTML entities unescaped.
+    With ftfy installed (the webui always has it; it is in requirements-standalone.txt), both styles
+    start with `ftfy.fix_text`, as transformers' CLIPTokenizer and open_clip's tokenizer do.
+    "clip" (SD1, transformers' CLIPTokenizer) without ftfy: NFC, CJK ideographs split apart, control
+    chars dropped (the tokenizer's own fallback). "openclip" (SD2): HTML entities unescaped as well.
     """
+    fix = _ftfy_fix()
     if style == "openclip":
-        text = html.unescape(html.unescape(text))
+        text = html.unescape(html.unescape(fix(text) if fix else text))
+    elif fix:
+        text = fix(text)
     else:
         text = unicodedata.normalize("NFC", text)
         text = "".join(c for c in text if c in "\t\n\r" or not unicodedata.category(c).startswith("C"))

@@ -117,7 +117,7 @@ class TrainingData:
         self.batch_size = min(int(options.batch_size), len(self._items))
         self.report.batch_size = self.batch_size
         self.schedule = self._make_schedule()
-        self._text_cache = TextConditionCache(host.encode_text, capacity=text_cache_size)
+        self._text_cache = TextConditionCache.for_host(host, capacity=text_cache_size)
         if self.prompts.is_static:
             self._text_cache.pin(self.prompts.static_text(item.caption) for item in self._items)
 

@@ -38,7 +38,8 @@ def training_metadata(host, options, data) -> dict:
     return {
         "settings": option_values(options),
         "base_model": {"name": getattr(host, "model_name", None), "hash": getattr(host, "model_hash", None),
-                       "parameterization": getattr(host, "parameterization", None)},
+                       "parameterization": getattr(host, "parameterization", None),
+                       "text_conditioning": _text_conditioning(host)},
         "dataset": {"images": len(data), "summary": data.report.summary()},
         "trained_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
@@ -52,8 +53,15 @@ def training_settings(host, options, hypernetwork, data, start_step: int) -> dic
         "option_values": option_values(options),
         "model_name": getattr(host, "model_name", None),
         "model_hash": getattr(host, "model_hash", None),
+        "text_conditioning": _text_conditioning(host),
         "hypernetwork": {"name": hypernetwork.name, "description": hypernetwork.describe(),
                          "start_step": int(start_step)},
         "dataset": {"images": len(data), "summary": data.report.summary()},
     }
 
+
+
+def _text_conditioning(host):
+    """Clip skip and emphasis settings of a host that reports them (the standalone host), else None."""
+    report = getattr(host, "text_conditioning", None)
+    return report() if callable(report) else None

@@ -22,13 +22,15 @@ class StandaloneSettings:
     log_dir: str = "training-runs"
     device: str = "cpu"
     prediction: Optional[str] = None
+    text_conditioning: Optional[Any] = None  # standalone.text_options.TextConditioningOptions; None = defaults
 
 
 def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None) -> PanelContext:
     """A PanelContext over one standalone host (loaded now unless given)."""
     if host is None:
         from ..standalone import load_host
-        host = load_host(settings.model, device=settings.device, prediction=settings.prediction)
+        text = settings.text_conditioning.load_host_arguments() if settings.text_conditioning else {}
+        host = load_host(settings.model, device=settings.device, prediction=settings.prediction, **text)
     Path(settings.hypernetwork_dir).expanduser().mkdir(parents=True, exist_ok=True)
     model_lock = threading.Lock()
     size = 64 if settings.model == "tiny" else 512

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InvalidOptionError
-from ..model_arguments import add_model_options
+from ..model_arguments import add_model_options, text_conditioning_from_args
 
 DEFAULT_PORT = 7861
 
@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         raise InvalidOptionError("The UI needs gradio 3.41: pip install -r requirements-standalone.txt") from None
     from .app import StandaloneSettings, serve
+    text = text_conditioning_from_args(args)
     print(f"Loading model {args.model} ...")
     serve(StandaloneSettings(model=args.model, hypernetwork_dir=args.hypernetwork_dir, log_dir=args.log_dir,
-                             device=args.device, prediction=args.prediction), port=args.port)
+                             device=args.device, prediction=args.prediction, text_conditioning=text), port=args.port)
     return 0

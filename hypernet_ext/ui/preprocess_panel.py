@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..errors import HypernetError
 from ..preprocess import PreprocessOptions
 from ..service import interrupt, preprocess_defaults, start_preprocessing, status
-from . import messages
+from . import caption_editor, messages
 from .context import PanelContext
 from .live import status_html
 from .option_components import build_options, panel_specs, titles_html
@@ -44,6 +44,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_preprocess") -> dict:
             c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
         c["status"] = gr.HTML(status_html(status(ctx)), elem_id=f"{prefix}_live_status",
                               elem_classes=["hnx-live-view"])
+        c["caption_editor"] = caption_editor.build(f"{prefix}_captions")
     inputs = [c[f] for f in FIELDS]
     c["start"].click(lambda *v: start_html(dict(zip(FIELDS, v)), ctx), inputs=inputs,
                      outputs=[c["status"]])
