@@ -79,6 +79,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="stop when the loss stays above LOSS (0.3 suits SD models); NaN/inf always stops")
     out.add_argument("--loss-guard-steps", type=int, default=20, metavar="N")
     add_model_options(parser)
+    add_validation_arguments(parser)
+
+
+# -- validation flags (hand-wired until the CLI is generated from TrainingOptions' declarations) --
+def add_validation_arguments(parser: argparse.ArgumentParser) -> None:
+    val = parser.add_argument_group("validation")
+    val.add_argument("--validation-split", type=float, default=0.0, metavar="F",
+                     help="hold out this fraction of the images (chosen by --seed) for a validation loss")
+    val.add_argument("--validation-dir", default="", metavar="DIR",
+                     help="separate folder of captioned images for the validation loss")
+    val.add_argument("--validation-every", type=int, default=0, metavar="N",
+                     help="validation loss every N steps (default: at every saved checkpoint)")
+    val.add_argument("--early-stop", type=int, default=0, metavar="K",
+                     help="stop after K validations without improvement, keeping the best checkpoint")
+
+
+def validation_options_from_args(args: argparse.Namespace) -> dict:
+    return dict(validation_split=args.validation_split, validation_dir=args.validation_dir,
+                validation_every=args.validation_every, early_stop=args.early_stop)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -136,7 +155,8 @@ def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> Train
         grad_accum=args.grad_accum, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
         save_every=args.save_every, preview_every=args.preview_every, preview=preview, resume=args.resume,
         save_final_to_source=args.save_to_source, loss_guard_threshold=args.loss_guard,
-        loss_guard_steps=args.loss_guard_steps, csv_every=args.csv_every, tensorboard=args.tensorboard)
+        loss_guard_steps=args.loss_guard_steps, csv_every=args.csv_every, tensorboard=args.tensorboard,
+        **validation_options_from_args(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Loading model {args.model} ...", file=sys.stderr)
     host = load_host_from_args(args)
     result = train_hypernetwork(host, options, terminal_progress(options.steps, "Training"))
-    stream = sys.stdout if result.stopped in ("finished", "schedule-finished") else sys.stderr
+    stream = sys.stdout if result.stopped in ("finished", "schedule-finished", "early-stopped") else sys.stderr
     print(result.message, file=stream)
     if result.stopped == "interrupted":
         return EXIT_INTERRUPTED

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InvalidOptionError
+from ..option_spec import option
 from .optim import CLIP_MODES, DEFAULT_OPTIMIZER, resolve_optimizer
 from .schedule import ClipSchedule, CosineWarmupRestarts, StepSchedule
 
@@ -62,6 +63,17 @@ class TrainingOptions:
     csv_every: int = 1
     tensorboard: bool = False
     save_optimizer_state: bool = True
+    # -- validation loss and early stop (training/validation.py) --
+    validation_split: float = option(0.0, help="hold out this fraction of the training images (chosen by the seed) "
+                                     "to measure a validation loss", label="Validation split", group="validation",
+                                     minimum=0.0, maximum=0.95, metavar="F")
+    validation_dir: str = option("", help="a separate folder of captioned images for the validation loss",
+                                 label="Validation folder", group="validation", metavar="DIR")
+    validation_every: int = option(0, help="measure the validation loss every N steps (0: at every saved checkpoint)",
+                                   label="Validate every N steps", group="validation", minimum=0, metavar="N")
+    early_stop: int = option(0, help="stop when the validation loss has not improved for K evaluations, keeping "
+                             "the best checkpoint (0: off)", label="Early stop after K evaluations",
+                             group="validation", minimum=0, metavar="K")
 
     @property
     def seed(self) -> int:
@@ -94,6 +106,8 @@ class TrainingOptions:
         if self.data is None or not hasattr(self.data, "validate"):
             raise InvalidOptionError("TrainingOptions.data must be a DataOptions describing the dataset.")
         self.data.validate()
+        from .validation import check_validation_options
+        check_validation_options(self)
         return self
 
     def _validate_paths(self) -> None:

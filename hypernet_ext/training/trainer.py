@@ -39,7 +39,7 @@ from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
 from .run_setup import freeze_host, training_metadata, training_settings
 from .text_cache import NonFiniteConditioningError
 
-STOPS = ("finished", "interrupted", "diverged", "schedule-finished")
+STOPS = ("finished", "interrupted", "diverged", "schedule-finished", "early-stopped")
 FLUSH_EVERY = 100
 
 
@@ -70,6 +70,7 @@ class Trainer:
         self.previews: list[Path] = []
         self.notes: list[str] = []
         self.last_texts: list[str] = []
+        self.validation = None  # training/validation.py's TrainingValidation when a validation set is given
 
     # -- public --------------------------------------------------------------------------------
     def run(self) -> TrainingResult:
@@ -84,9 +85,11 @@ class Trainer:
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
-        from .data import TrainingData
+        from .validation import TrainingValidation, build_training_data, validation_enabled
         try:
-            self.data = TrainingData(self.host, opts.data, self.progress)
+            self.data = build_training_data(self.host, opts, self.progress)
+            self.validation = TrainingValidation(self.host, opts, self.start_step, self.progress) \
+                if validation_enabled(opts) else None
         except Cancelled:
             return self._result(None, "interrupted", "Cancelled while preparing the dataset; nothing was trained.")
         self._prepare_outputs()
@@ -145,6 +148,8 @@ class Trainer:
         self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
         attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
         bad_text = None
+        if self.validation is not None:  # the curve's first point: the weights training starts from
+            self.validation.evaluate(self.hn, self.start_step, str(self.options.hypernetwork))
         try:
             with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
                 stopped, reason = self._loop()
@@ -177,6 +182,10 @@ class Trainer:
             self._after_step(step + 1, loss)
             if self.progress.cancelled:
                 return "interrupted", "cancelled"
+            if self.validation is not None and self.validation.log.should_stop():
+                best = self.validation.log.best
+                return "early-stopped", (f"the validation loss has not improved for {opts.early_stop} evaluations; "
+                                         f"the best is {best.val_loss:.6g} at step {best.step}")
         return "finished", f"reached step {opts.steps}"
 
     def _optimizer_step(self, step: int) -> float:
@@ -217,9 +226,23 @@ class Trainer:
             preview = self._preview(step)
             if preview is not None:
                 fields["preview"] = str(preview)
+        if self.validation is not None:
+            self._validate(step, fields)
         if "checkpoint" in fields or "preview" in fields or step % FLUSH_EVERY == 0:
             self.loss_log.flush()
         self.progress.update(step=step, **fields)
+
+    def _validate(self, step: int, fields: dict) -> None:
+        """Validation loss when due; with early stop every new best is kept as a checkpoint."""
+        if not self.validation.due(step, "checkpoint" in fields, step == self.options.steps):
+            return
+        value, best = self.validation.evaluate(self.hn, step, fields.get("checkpoint", ""))
+        fields["val_loss"] = value
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(step, **{"Loss/validation": value})
+        if best and self.options.early_stop and "checkpoint" not in fields:
+            fields["checkpoint"] = str(self._save(step))
+            self.validation.log.set_checkpoint(step, fields["checkpoint"])
 
     # -- outputs -------------------------------------------------------------------------------
     def _save(self, step: int) -> Path:
@@ -265,8 +288,12 @@ class Trainer:
         if stopped == "diverged":
             return self._diverged(reason)
         saved = dict(self.checkpoints)
-        final = saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
+        best = self.validation.best_checkpoint() if self.validation is not None and stopped == "early-stopped" \
+            else None
+        final = best or saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
         message = f"Training {stopped} at step {step}: {reason}."
+        if best is not None:
+            message += " Kept the best checkpoint."
         if final is not None:
             message += f" Result: {final}."
         if stopped in ("finished", "schedule-finished") and self.options.save_final_to_source and final is not None:
