@@ -1,4 +1,6 @@
 """compare.py: grid layout (columns = hypernetworks, rows = seeds), labels, infotext, CLI."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -79,3 +81,25 @@ def test_cli_writes_png_with_infotext(host, tmp_path, capsys):
     assert main(args) == 2  # never overwrites unasked
     assert main(["compare", "--model", "tiny", "--hypernetworks", str(tmp_path / "nope.pt"), "--prompt", "x",
                  "--out", str(tmp_path / "g2.png")]) == 2
+
+
+def test_resume_tab_compare_saves_the_grid_in_the_run(host, tmp_path):
+    import dataclasses
+    from hypernet_ext.ui.compare_section import compare_checkpoints
+    from hypernet_ext.ui.runs import list_checkpoints
+
+    from helpers_ui import make_context
+    run = tmp_path / "runs" / "hn"
+    _checkpoints(host, run)
+    ctx = make_context(tmp_path, host, widths=host.attention_widths)
+    labels = [c.label() for c in list_checkpoints(str(run))]
+    path, note = compare_checkpoints(str(run), labels[1:], "7", "a dog", "", False, ctx)
+    assert path is None and "cannot render" in note  # a host without image rendering says what to use
+    ctx = dataclasses.replace(ctx, generate_available=True)
+    path, note = compare_checkpoints(str(run), labels, "7", "a dog", "", True, ctx)
+    assert path is not None and "3 column(s) x 1 seed(s)" in note
+    assert Path(path).parent == run and Image.open(path).size[1] > 64
+    assert "hn-10.pt" in Image.open(path).text["parameters"]
+    for bad in ((str(run), [], "7", "a dog"), (str(run), labels, "7", " "), ("", labels, "7", "x"),
+                (str(run), labels, "x", "a dog")):
+        assert compare_checkpoints(*bad, "", False, ctx)[0] is None

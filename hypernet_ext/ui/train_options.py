@@ -17,16 +17,17 @@ from .context import PanelContext
 DATA_FIELDS = ("data_dir", "template", "width", "height", "resize", "buckets", "batch_size", "shuffle_tags",
                "keep_first_tags", "tag_dropout", "flip", "latent_sampling", "use_alpha_weight", "seed",
                "filename_word_regex", "filename_join_string", "recursive")
+VALIDATION_FIELDS = ("validation_split", "validation_dir", "validation_every", "early_stop")  # training/validation.py
 OPTION_FIELDS = ("steps", "learning_rate", "lr_scheduler", "cosine_cycle_steps", "cosine_cycle_mult", "cosine_warmup",
                  "cosine_min_lr", "cosine_gamma", "grad_clip", "grad_clip_value", "optimizer", "optimizer_args",
                  "grad_accum", "precision", "gradient_checkpointing", "save_every", "preview_every",
                  "save_final_to_source", "loss_guard_threshold", "loss_guard_steps", "csv_every", "tensorboard",
-                 "save_optimizer_state")
+                 "save_optimizer_state", *VALIDATION_FIELDS)
 PREVIEW_FIELDS = ("preview_prompt", "preview_negative", "preview_steps", "preview_cfg", "preview_seed")
 FIELDS = ("hypernetwork", "log_dir", *OPTION_FIELDS, *DATA_FIELDS, "preview_from_txt2img", *PREVIEW_FIELDS)
 INT_FIELDS = ("steps", "cosine_cycle_steps", "cosine_warmup", "grad_accum", "save_every", "preview_every",
               "loss_guard_steps", "csv_every", "width", "height", "batch_size", "keep_first_tags", "seed",
-              "preview_steps", "preview_seed")
+              "preview_steps", "preview_seed", "validation_every", "early_stop")
 HYPERNETWORK_SUFFIXES = (".pt", ".safetensors")
 TXT2IMG_FIELDS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale", "seed", "width", "height")
 
@@ -99,7 +100,7 @@ def preview_params(values: dict, txt2img: Optional[Sequence], width: int, height
 
 def training_options(values: dict, ctx: PanelContext, txt2img: Optional[Sequence] = None) -> TrainingOptions:
     """Validated TrainingOptions from the panel's values (raises InvalidOptionError naming the field)."""
-    values = dict(values)
+    values = {**_validation_defaults(), **dict(values)}  # forms and API requests from before these options
     for name in INT_FIELDS:
         if name in values and values[name] is not None:
             values[name] = whole(values[name], name.replace("_", " ").capitalize())
@@ -125,6 +126,10 @@ def training_options(values: dict, ctx: PanelContext, txt2img: Optional[Sequence
     options.learning_rate = str(options.learning_rate).strip()
     options.grad_clip_value = str(options.grad_clip_value).strip()
     return options.validate()
+
+
+def _validation_defaults() -> dict:
+    return {f.name: f.default for f in dc_fields(TrainingOptions) if f.name in VALIDATION_FIELDS}
 
 
 def start_training(options: TrainingOptions, ctx: PanelContext, description: str = ""):

@@ -80,6 +80,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_train") -> dict:
             _optimization(gr, c, prefix)
             _data(gr, c, prefix)
             _outputs(gr, c, prefix, d)
+            _validation(gr, c, prefix)
             _preview(gr, c, prefix, ctx)
             with gr.Row():
                 c["start"] = gr.Button("Train hypernetwork", variant="primary", elem_id=f"{prefix}_start")
@@ -157,6 +158,25 @@ def _outputs(gr, c: dict, prefix: str, d) -> None:
             c["loss_guard_threshold"] = gr.Number(0, label="Stop when loss stays above (0 = off)",
                                                   elem_id=f"{prefix}_guard")
             c["loss_guard_steps"] = gr.Number(20, precision=0, label="Loss guard steps", elem_id=f"{prefix}_guard_steps")
+
+
+def _validation(gr, c: dict, prefix: str) -> None:
+    """Validation loss and early stop (hand-written until panels are generated from the option declarations)."""
+    from dataclasses import fields as dc_fields
+    from ..option_spec import spec_of
+    from ..training.options import TrainingOptions
+    spec = {f.name: spec_of(f) for f in dc_fields(TrainingOptions) if spec_of(f) is not None}
+    with gr.Accordion("Validation loss and early stop", open=False, elem_id=f"{prefix}_validation_box"):
+        with gr.Row():
+            c["validation_split"] = gr.Slider(0.0, 0.95, 0.0, step=0.05, label=spec["validation_split"].label,
+                                              info=spec["validation_split"].help, elem_id=f"{prefix}_val_split")
+            c["validation_dir"] = gr.Textbox("", label=spec["validation_dir"].label, info=spec["validation_dir"].help,
+                                             elem_id=f"{prefix}_val_dir")
+        with gr.Row():
+            c["validation_every"] = gr.Number(0, precision=0, label=spec["validation_every"].label,
+                                              info=spec["validation_every"].help, elem_id=f"{prefix}_val_every")
+            c["early_stop"] = gr.Number(0, precision=0, label=spec["early_stop"].label, info=spec["early_stop"].help,
+                                        elem_id=f"{prefix}_early_stop")
 
 
 def _preview(gr, c: dict, prefix: str, ctx: PanelContext) -> None:
