@@ -265,6 +265,21 @@ def load_hns(path, load_name: Callable[[str], object], depth: int = 0) -> MixedH
     return mixed
 
 
+def hns_header(path) -> dict:
+    """`storage.read_header` for a `.hns` file: what it mixes (the named files are not opened)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HnsFormatError(f"{path}: cannot be read as text ({exc}).") from None
+    tree = parse_hns_text(text, str(path))
+    stat = path.stat()
+    return {"name": path.stem, "filename": str(path), "format": "hns", "file_size": stat.st_size,
+            "modified": stat.st_mtime, "step": 0, "sizes": [], "mix": text.strip(),
+            "mixes": list(dict.fromkeys(leaf_names(tree))), "optional_info": "mix of " + ", ".join(
+                dict.fromkeys(leaf_names(tree))), "metadata": {}, "has_optimizer_state": False}
+
+
 # -- the `mix` command ---------------------------------------------------------------------------
 @dataclass
 class MixResult:

@@ -125,3 +125,12 @@ def test_hostile_or_broken_hns_is_refused_without_running_anything(tmp_path):
     (tmp_path / "missing.hns").write_text('["nope"]')
     pairs, warnings = HypernetworkLibrary(tmp_path).resolve([("loop", 1.0), ("missing", 1.0)])
     assert pairs == [] and "refers to itself" in warnings[0] and "'nope'" in warnings[1]
+
+
+def test_info_describes_a_hns_file(tmp_path, capsys):
+    (tmp_path / "m.hns").write_text('[("a", 0.5), {"b": 1, "c": 1}]')
+    assert main(["info", str(tmp_path / "m.hns")]) == 0
+    out = capsys.readouterr().out
+    assert "hns" in out and "mix of a, b, c" in out
+    (tmp_path / "bad.hns").write_text("[]")
+    assert main(["info", str(tmp_path / "bad.hns")]) == 1
