@@ -72,7 +72,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict) -> None:
         with gr.Row():
             c["compare_seeds"] = gr.Textbox(DEFAULT_SEEDS, label="Seeds (one row each)",
                                             elem_id=f"{prefix}_compare_seeds")
-            c["compare_baseline"] = gr.Checkbox(True, label='Add a "none" column (no hypernetwork)',
+            c["compare_baseline"] = gr.Checkbox(True, label="Add a 'none' column (no hypernetwork)",
                                                 elem_id=f"{prefix}_compare_baseline")
         c["compare_start"] = gr.Button("Compare these checkpoints", elem_id=f"{prefix}_compare_start")
         c["compare_note"] = gr.HTML(elem_id=f"{prefix}_compare_note")
