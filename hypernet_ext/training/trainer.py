@@ -6,8 +6,8 @@
 dropout keyed by (seed, micro step); with the optimizer state of a `.optim` sidecar a resumed run
 is bitwise identical to an uninterrupted one (CPU, fp32).
 
-Stops: "finished" (reached steps), "schedule-finished" (the learning-rate list ran out),
-"interrupted" (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), "diverged" (non-finite
+Stops (`StopReason`): finished (reached steps), schedule-finished (the learning-rate list ran out),
+interrupted (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), diverged (non-finite
 loss or weights, or the loss guard: nothing is saved; the last good checkpoint is reported).
 Steps in messages count completed optimizer steps, as `loss.csv` does (its first row is step 1).
 A prompt the text encoder turns into NaN/inf is bad input, not divergence: the weights trained so
@@ -23,23 +23,26 @@ from typing import Optional
 
 import torch
 
-from ..errors import InvalidOptionError
+from ..errors import HypernetError, InvalidOptionError
+from ..hypernetwork import Hypernetwork
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..attach import attach_hypernetworks
+from .data import TrainingData
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
 from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
 from .host import PreviewParams
 from .loss import autocast_context, diffusion_loss, seed_dropout
-from .optim import (build_optimizer, clip_and_step, effective_learning_rate, load_optimizer_state_dict,
-                    set_learning_rate)
+from .optim import (build_optimizer, check_optimizer_state, clip_and_step, effective_learning_rate,
+                    load_optimizer_state_dict, set_learning_rate)
 from .options import TrainingOptions
-from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
+from .outputs import LossLog, TensorBoardLog, save_preview
+from .run_folder import CHECKPOINT_FOLDER, IMAGES_FOLDER, write_settings
+from .stop_reason import StopReason
 from .run_setup import freeze_host, training_metadata, training_settings
 from .text_cache import NonFiniteConditioningError
 
-STOPS = ("finished", "interrupted", "diverged", "schedule-finished", "early-stopped")
 FLUSH_EVERY = 100
 
 
@@ -49,7 +52,7 @@ class TrainingResult:
 
     final_path: Optional[Path]
     step: int
-    stopped: str
+    stopped: StopReason
     checkpoints: list[Path] = field(default_factory=list)
     message: str = ""
     previews: list[Path] = field(default_factory=list)
@@ -64,13 +67,23 @@ class Trainer:
         self.options = options
         self.progress = progress or Progress()
         self.log_dir = Path(options.log_dir)
-        self.checkpoint_dir = self.log_dir / "hypernetworks"
-        self.images_dir = self.log_dir / "images"
+        self.checkpoint_dir = self.log_dir / CHECKPOINT_FOLDER
+        self.images_dir = self.log_dir / IMAGES_FOLDER
         self.checkpoints: list[tuple[int, Path]] = []
         self.previews: list[Path] = []
         self.notes: list[str] = []
         self.last_texts: list[str] = []
         self.validation = None  # training/validation.py's TrainingValidation when a validation set is given
+        # Set by run() once the file, dataset and optimizer are ready; declared here so every state is known.
+        self.hn: Optional[Hypernetwork] = None
+        self.start_step = 0
+        self.suffix = ".pt"
+        self.data = None
+        self.lr_schedule = self.clip_schedule = None
+        self.loss_log: Optional[LossLog] = None
+        self.tensorboard: Optional[TensorBoardLog] = None
+        self.guard: Optional[LossGuard] = None
+        self.optimizer_name, self.optimizer, self.scaler = "", None, None
 
     # -- public --------------------------------------------------------------------------------
     def run(self) -> TrainingResult:
@@ -80,9 +93,11 @@ class Trainer:
         self.suffix = ".safetensors" if str(opts.hypernetwork).lower().endswith(".safetensors") else ".pt"
         self._check_widths()
         if self.start_step >= opts.steps:
-            return self._result(None, "finished", f"{self.hn.name} is already at step {self.start_step}, "
+            return self._result(None, StopReason.FINISHED, f"{self.hn.name} is already at step {self.start_step}, "
                                 f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
+        if resume is not None:  # before anything is written: a forged state must not even start a run
+            check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
         from .validation import TrainingValidation, build_training_data, validation_enabled
@@ -91,7 +106,8 @@ class Trainer:
             self.validation = TrainingValidation(self.host, opts, self.start_step, self.progress) \
                 if validation_enabled(opts) else None
         except Cancelled:
-            return self._result(None, "interrupted", "Cancelled while preparing the dataset; nothing was trained.")
+            return self._result(None, StopReason.INTERRUPTED,
+                                "Cancelled while preparing the dataset; nothing was trained.")
         self._prepare_outputs()
         restore = freeze_host(self.host)
         try:
@@ -136,7 +152,7 @@ class Trainer:
         device_type = torch.device(self.host.device).type
         self.scaler = torch.amp.GradScaler(device_type, enabled=opts.precision == "fp16")
         if resume is not None:
-            load_optimizer_state_dict(self.optimizer, resume.optimizer_state)
+            load_optimizer_state_dict(self.optimizer, resume.optimizer_state, f"{opts.hypernetwork}.optim")
             if resume.grad_scaler and self.scaler.is_enabled():
                 self.scaler.load_state_dict(resume.grad_scaler)
             if resume.torch_rng is not None:
@@ -154,7 +170,7 @@ class Trainer:
             with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
                 stopped, reason = self._loop()
         except (KeyboardInterrupt, Cancelled):
-            stopped, reason = "interrupted", "interrupted by the user"
+            stopped, reason = StopReason.INTERRUPTED, "interrupted by the user"
         except NonFiniteConditioningError as exc:
             bad_text = exc
         finally:
@@ -170,23 +186,23 @@ class Trainer:
         for step in range(self.start_step, opts.steps):
             lr = self.lr_schedule.value_at(step)
             if lr is None:
-                return "schedule-finished", f"the learning-rate schedule ends at step {step}"
+                return StopReason.SCHEDULE_FINISHED, f"the learning-rate schedule ends at step {step}"
             set_learning_rate(self.optimizer, lr)
             loss = self._optimizer_step(step)
             reason = self.guard.check(step + 1, loss)
             if reason is None and not all_finite(self.hn.parameters()):
                 reason = f"the weights became non-finite at step {step + 1}"
             if reason is not None:
-                return "diverged", reason
+                return StopReason.DIVERGED, reason
             self.hn.step = step + 1
             self._after_step(step + 1, loss)
             if self.progress.cancelled:
-                return "interrupted", "cancelled"
+                return StopReason.INTERRUPTED, "cancelled"
             if self.validation is not None and self.validation.log.should_stop():
                 best = self.validation.log.best
-                return "early-stopped", (f"the validation loss has not improved for {opts.early_stop} evaluations; "
-                                         f"the best is {best.val_loss:.6g} at step {best.step}")
-        return "finished", f"reached step {opts.steps}"
+                return StopReason.EARLY_STOPPED, (f"the validation loss has not improved for {opts.early_stop} "
+                                                  f"evaluations; the best is {best.val_loss:.6g} at step {best.step}")
+        return StopReason.FINISHED, f"reached step {opts.steps}"
 
     def _optimizer_step(self, step: int) -> float:
         """Accumulate K micro-batches, then clip (unscaled) and step. Returns the mean loss."""
@@ -194,6 +210,8 @@ class Trainer:
         stride = self.data.batch_size
         total = 0.0
         for j in range(k):
+            if j and self.progress.cancelled:  # a long accumulation must still answer Interrupt
+                raise Cancelled()
             micro = step * k + j
             batch = self.data.batch(micro)
             self.last_texts = batch.texts
@@ -255,6 +273,16 @@ class Trainer:
 
     def _write(self, path: Path) -> Path:
         """The current weights to `path`, with the `.optim` sidecar when optimizer state is kept."""
+        try:
+            return self._save_checkpoint(path)
+        except OSError as exc:  # full disk, permissions: say which file, and what is safe on disk
+            last = self.checkpoints[-1] if self.checkpoints else None
+            kept = (f"The last good checkpoint is {last[1]} (step {last[0]})." if last else
+                    f"No checkpoint was written; {self.options.hypernetwork} is unchanged.")
+            raise HypernetError(f"Cannot write {exc.filename or path}: {exc.strerror or exc}. {kept} Free disk "
+                                f"space or fix the folder's permissions, then resume.") from None
+
+    def _save_checkpoint(self, path: Path) -> Path:
         return save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
                                scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
                                with_optimizer=self.options.save_optimizer_state)
@@ -282,21 +310,22 @@ class Trainer:
         self.previews.append(path)
         return path
 
-    def _finish(self, stopped: str, reason: str) -> TrainingResult:
+    def _finish(self, stopped: StopReason, reason: str) -> TrainingResult:
         step = int(self.hn.step)
         self._close_logs()
-        if stopped == "diverged":
+        if stopped == StopReason.DIVERGED:
             return self._diverged(reason)
         saved = dict(self.checkpoints)
-        best = self.validation.best_checkpoint() if self.validation is not None and stopped == "early-stopped" \
-            else None
+        early = stopped == StopReason.EARLY_STOPPED
+        best = self.validation.best_checkpoint() if self.validation is not None and early else None
         final = best or saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
         message = f"Training {stopped} at step {step}: {reason}."
         if best is not None:
             message += " Kept the best checkpoint."
         if final is not None:
             message += f" Result: {final}."
-        if stopped in ("finished", "schedule-finished") and self.options.save_final_to_source and final is not None:
+        # after an early stop the weights in memory are not the best ones: the source file is left alone
+        if stopped.succeeded and not early and self.options.save_final_to_source and final is not None:
             self._write(Path(self.options.hypernetwork))
             message += f" Also written over {self.options.hypernetwork}."
         return self._result(final, stopped, message)
@@ -325,16 +354,17 @@ class Trainer:
         message = (f"Training stopped: the hypernetwork diverged ({reason}). Nothing was saved from the "
                    f"diverged weights. {keep} {divergence_advice(self.options.precision)}")
         self.progress.finish(message, error="diverged")
-        return self._result(final, "diverged", message, finish=False)
+        return self._result(final, StopReason.DIVERGED, message, finish=False)
 
-    def _result(self, final: Optional[Path], stopped: str, message: str, finish: bool = True) -> TrainingResult:
+    def _result(self, final: Optional[Path], stopped: StopReason, message: str,
+                finish: bool = True) -> TrainingResult:
         notes = [n for n in self.notes if n != "no-preview"]
         if "no-preview" in self.notes:
             notes.append("This model host cannot render previews, so none were saved.")
         message = " ".join([message, *notes]).strip()
         if finish:
             self.progress.finish(message)
-        return TrainingResult(final, int(getattr(getattr(self, "hn", None), "step", 0)), stopped,
+        return TrainingResult(final, int(self.hn.step) if self.hn is not None else 0, stopped,
                               [p for _, p in self.checkpoints], message, list(self.previews), self.log_dir)
 
 
