@@ -155,6 +155,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "info": Subcommand("describe a hypernetwork file", add_arguments=_info_arguments, run=_info_run),
     "convert": Subcommand("convert between .pt (webui format) and .safetensors", add_arguments=_convert_arguments,
                           run=_convert_run),
+    "mix": Subcommand("mix hypernetworks: a weighted average (same structure) or a .hns chain",
+                      module="hypernet_ext.mix"),
+    "compare": Subcommand("comparison grid: one column per hypernetwork, one row per seed",
+                          module="hypernet_ext.compare"),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
     "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
                        "train -> resume -> generate", module="hypernet_ext.demo"),

@@ -1,7 +1,7 @@
 """Folders of hypernetwork files: scan, resolve names, notice changes, cache loaded networks.
 
 Names are file stems (`anime-500.pt` -> `anime-500`), never the name stored inside a file, so a
-snapshot and its parent can never be mixed up. Folders are searched recursively for `.pt` and
+snapshot and its parent can never be mixed up. Folders are searched recursively for `.pt`, `.hns` (mixes, mix.py) and
 `.safetensors`, skipping dot-folders, dot-files, `None.pt` and `.optim` sidecars. The scan is
 redone only when a directory's mtime or the set of directories changes (cheap to call often);
 loaded networks are cached by resolved path, mtime and size, so a changed file reloads.
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # storage imports torch-heavy modules; load() imports it lazi
     from .hypernetwork import Hypernetwork
 
 PathLike = Union[str, os.PathLike]
-SUFFIXES = (".safetensors", ".pt")  # preference order for one stem in one directory
+SUFFIXES = (".safetensors", ".pt", ".hns")  # preference order for one stem in one directory (.hns: mix.py)
 EXCLUDED_STEMS = ("None",)
 # A directory modified this close to the scan may change again within the same mtime tick, so the
 # next refresh rescans until its mtime is older than this (git's "racy" rule).
@@ -181,7 +181,13 @@ class HypernetworkLibrary:
                 self._cache.move_to_end(key_path)
                 return cached[1]
         try:
-            hypernetwork = load_hypernetwork(path)
+            if path.suffix.lower() == ".hns":  # a MonkeyPatch mixing file naming other entries (mix.py)
+                from .mix import load_hns
+                hypernetwork = load_hns(path, self._load_named)
+            else:
+                hypernetwork = load_hypernetwork(path)
+        except RecursionError:
+            raise HypernetworkFileError(f"{path}: .hns files refer to each other in a loop.") from None
         except HypernetError:
             raise
         except (OSError, RuntimeError, ValueError) as exc:
@@ -192,6 +198,16 @@ class HypernetworkLibrary:
             while len(self._cache) > self.max_cached:
                 self._cache.popitem(last=False)
         return hypernetwork
+
+    def _load_named(self, name: str) -> "Hypernetwork":
+        """`load` for names inside a `.hns` file (the load lock is already held)."""
+        with self._lock:
+            key = self._lookup(name)
+            if key is None:
+                raise HypernetworkFileError(f"Unknown hypernetwork {name!r} named in a .hns mixing file; put it in "
+                                    f"{', '.join(map(str, self.folders))} or fix the file.")
+            path = self._index[key][0]
+        return self._load_path(path)
 
     def resolve(self, tags: Sequence[Union[HypernetTag, tuple[str, float]]]
                 ) -> tuple[list[tuple["Hypernetwork", float]], list[str]]:

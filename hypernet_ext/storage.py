@@ -209,6 +209,9 @@ def convert_hypernetwork(src: PathLike, dst: PathLike, *, overwrite: bool = Fals
 def read_header(path: PathLike) -> dict:
     """Cheap description of a hypernetwork file (no modules built, tensor data not read for zip `.pt`)."""
     path = _existing_file(path)
+    if path.suffix.lower() == ".hns":  # a MonkeyPatch mixing file (text naming other files): mix.py
+        from .mix import hns_header
+        return hns_header(path)
     with _file_errors(path):
         if path.suffix.lower() == ".safetensors":
             shapes, metadata = _read_safetensors(path, with_data=False)

@@ -39,6 +39,15 @@
         "Resume from checkpoint": "Checkpoint to continue from; with matching optimizer state the run continues exactly.",
         "Train until step (0 = as the run was set)": "New target step; 0 keeps the run's own setting.",
         "Resume training": "Continue training from the chosen checkpoint with the run's saved options.",
+        // Validation loss and comparison grid (training/validation.py, compare.py)
+        "Validation split": "Hold out this fraction of the training images (chosen by the seed) to measure a validation loss; they are not trained on.",
+        "Validation folder": "A separate folder of captioned images for the validation loss (instead of a split).",
+        "Validate every N steps": "Measure the validation loss every N steps; 0 measures it at every saved checkpoint. Written to validation.csv in the run folder.",
+        "Early stop after K evaluations": "Stop when the validation loss has not improved for K measurements, keeping the best checkpoint as the result (0 = off).",
+        "Checkpoints to compare": "One column of the grid per ticked checkpoint.",
+        "Seeds (one row each)": "One row per seed, e.g. 1,2,3 or 1-4.",
+        "Add a 'none' column (no hypernetwork)": "Add a column rendered without any hypernetwork, for reference.",
+        "Compare these checkpoints": "Render the grid (checkpoints x seeds), show it and save it as compare-<time>.png in the run folder.",
         // Generate (standalone UI)
         "Prompt": "Text prompt; <hypernet:name:strength> tags apply hypernetworks.",
         "Negative prompt": "What the image should not show.",

@@ -100,6 +100,17 @@ class TrainingOptions:
                                    label="Loss guard steps", group="outputs", minimum=1, metavar="N")
     preview: Any = None  # hypernet_ext.training.host.PreviewParams | None (None: first caption of the batch)
     resume: bool = False
+    # -- validation loss and early stop (training/validation.py) --
+    validation_split: float = option(0.0, help="hold out this fraction of the training images (chosen by the seed) "
+                                     "to measure a validation loss", label="Validation split", group="validation",
+                                     minimum=0.0, maximum=0.95, metavar="F")
+    validation_dir: str = option("", help="a separate folder of captioned images for the validation loss",
+                                 label="Validation folder", group="validation", metavar="DIR")
+    validation_every: int = option(0, help="measure the validation loss every N steps (0: at every saved checkpoint)",
+                                   label="Validate every N steps", group="validation", minimum=0, metavar="N")
+    early_stop: int = option(0, help="stop when the validation loss has not improved for K evaluations, keeping "
+                             "the best checkpoint (0: off)", label="Early stop after K evaluations",
+                             group="validation", minimum=0, metavar="K")
 
     @property
     def seed(self) -> int:
@@ -134,6 +145,8 @@ class TrainingOptions:
             raise InvalidOptionError("TrainingOptions.data must be a DataOptions describing the dataset.")
         self.data.validate()
         check_training_options(self)  # absurd counts (grad_accum 1e9) would make a job uninterruptible
+        from .validation import check_validation_options
+        check_validation_options(self)
         return self
 
     def _validate_paths(self) -> None:

@@ -11,10 +11,11 @@ class StopReason(str, Enum):
     SCHEDULE_FINISHED = "schedule-finished"  # the learning-rate schedule ran out
     INTERRUPTED = "interrupted"              # Ctrl-C or a cancel: a checkpoint was saved first
     DIVERGED = "diverged"                    # non-finite or guarded loss: nothing bad was saved
+    EARLY_STOPPED = "early-stopped"          # validation loss stopped improving: the best checkpoint is the result
 
     def __str__(self) -> str:
         return self.value
 
     @property
     def succeeded(self) -> bool:
-        return self in (StopReason.FINISHED, StopReason.SCHEDULE_FINISHED)
+        return self in (StopReason.FINISHED, StopReason.SCHEDULE_FINISHED, StopReason.EARLY_STOPPED)

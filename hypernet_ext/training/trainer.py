@@ -73,6 +73,7 @@ class Trainer:
         self.previews: list[Path] = []
         self.notes: list[str] = []
         self.last_texts: list[str] = []
+        self.validation = None  # training/validation.py's TrainingValidation when a validation set is given
         # Set by run() once the file, dataset and optimizer are ready; declared here so every state is known.
         self.hn: Optional[Hypernetwork] = None
         self.start_step = 0
@@ -99,8 +100,11 @@ class Trainer:
             check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
+        from .validation import TrainingValidation, build_training_data, validation_enabled
         try:
-            self.data = TrainingData(self.host, opts.data, self.progress)
+            self.data = build_training_data(self.host, opts, self.progress)
+            self.validation = TrainingValidation(self.host, opts, self.start_step, self.progress) \
+                if validation_enabled(opts) else None
         except Cancelled:
             return self._result(None, StopReason.INTERRUPTED,
                                 "Cancelled while preparing the dataset; nothing was trained.")
@@ -160,6 +164,8 @@ class Trainer:
         self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
         attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
         bad_text = None
+        if self.validation is not None:  # the curve's first point: the weights training starts from
+            self.validation.evaluate(self.hn, self.start_step, str(self.options.hypernetwork))
         try:
             with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
                 stopped, reason = self._loop()
@@ -192,6 +198,10 @@ class Trainer:
             self._after_step(step + 1, loss)
             if self.progress.cancelled:
                 return StopReason.INTERRUPTED, "cancelled"
+            if self.validation is not None and self.validation.log.should_stop():
+                best = self.validation.log.best
+                return StopReason.EARLY_STOPPED, (f"the validation loss has not improved for {opts.early_stop} "
+                                                  f"evaluations; the best is {best.val_loss:.6g} at step {best.step}")
         return StopReason.FINISHED, f"reached step {opts.steps}"
 
     def _optimizer_step(self, step: int) -> float:
@@ -234,9 +244,23 @@ class Trainer:
             preview = self._preview(step)
             if preview is not None:
                 fields["preview"] = str(preview)
+        if self.validation is not None:
+            self._validate(step, fields)
         if "checkpoint" in fields or "preview" in fields or step % FLUSH_EVERY == 0:
             self.loss_log.flush()
         self.progress.update(step=step, **fields)
+
+    def _validate(self, step: int, fields: dict) -> None:
+        """Validation loss when due; with early stop every new best is kept as a checkpoint."""
+        if not self.validation.due(step, "checkpoint" in fields, step == self.options.steps):
+            return
+        value, best = self.validation.evaluate(self.hn, step, fields.get("checkpoint", ""))
+        fields["val_loss"] = value
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(step, **{"Loss/validation": value})
+        if best and self.options.early_stop and "checkpoint" not in fields:
+            fields["checkpoint"] = str(self._save(step))
+            self.validation.log.set_checkpoint(step, fields["checkpoint"])
 
     # -- outputs -------------------------------------------------------------------------------
     def _save(self, step: int) -> Path:
@@ -292,11 +316,16 @@ class Trainer:
         if stopped == StopReason.DIVERGED:
             return self._diverged(reason)
         saved = dict(self.checkpoints)
-        final = saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
+        early = stopped == StopReason.EARLY_STOPPED
+        best = self.validation.best_checkpoint() if self.validation is not None and early else None
+        final = best or saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
         message = f"Training {stopped} at step {step}: {reason}."
+        if best is not None:
+            message += " Kept the best checkpoint."
         if final is not None:
             message += f" Result: {final}."
-        if stopped.succeeded and self.options.save_final_to_source and final is not None:
+        # after an early stop the weights in memory are not the best ones: the source file is left alone
+        if stopped.succeeded and not early and self.options.save_final_to_source and final is not None:
             self._write(Path(self.options.hypernetwork))
             message += f" Also written over {self.options.hypernetwork}."
         return self._result(final, stopped, message)

@@ -76,16 +76,20 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
             c["preview_image"] = gr.Image(None, type="filepath", interactive=False, label="Latest preview",
                                           elem_id=f"{prefix}_preview_image")
         c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
+        from .compare_section import build_section
+        build_section(ctx, prefix, c)
 
     def show(run):
         rows, labels, note = checkpoints_view(run)
-        return rows, gr.Dropdown.update(choices=labels, value=labels[-1] if labels else None), note
+        return (rows, gr.Dropdown.update(choices=labels, value=labels[-1] if labels else None), note,
+                gr.CheckboxGroup.update(choices=labels, value=[]))
 
     def refresh_runs(current):
         found = list_runs(ctx.log_dir())
         return gr.Dropdown.update(choices=found, value=current or (found[0] if found else None))
-    c["show"].click(show, inputs=[c["run"]], outputs=[c["table"], c["checkpoint"], c["note"]])
-    c["run"].change(show, inputs=[c["run"]], outputs=[c["table"], c["checkpoint"], c["note"]], show_progress="hidden")
+    shown = [c["table"], c["checkpoint"], c["note"], c["compare_pick"]]
+    c["show"].click(show, inputs=[c["run"]], outputs=shown)
+    c["run"].change(show, inputs=[c["run"]], outputs=shown, show_progress="hidden")
     c["refresh"].click(lambda: live_values(ctx.jobs), outputs=[c["status"], c["loss_plot"], c["preview_image"]],
                        show_progress="hidden")
     c["refresh_runs"].click(refresh_runs, inputs=[c["run"]], outputs=[c["run"]], show_progress="hidden")

@@ -14,7 +14,8 @@ from .option_components import build_options, panel_specs, titles_html
 
 # (group, accordion title): None keeps the group open at the top; groups declared later go to "More options".
 LAYOUT = (("run", None), ("optimization", "Optimizer, schedule and precision"), ("data", "Dataset and captions"),
-          ("outputs", "Outputs and safety"), ("preview", "Preview images"))
+          ("outputs", "Outputs and safety"), ("preview", "Preview images"),
+          ("validation", "Validation loss and early stop"))
 SPECS = panel_specs(TRAIN_OPTION_CLASSES)
 FIELDS = (*TRAIN_INPUTS, *(spec.name for spec in SPECS), "preview_from_txt2img")
 

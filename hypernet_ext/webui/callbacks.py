@@ -15,9 +15,11 @@ def before_ui() -> None:
     from .captioners import register_webui_captioners
     from .cards import install_page
     from .network import install_network
+    from .xyz import register_axes
     install_network(runtime)
     install_page(runtime)
     register_webui_captioners()
+    register_axes()
 
 
 def app_started(demo: Any, app: Any) -> None:

@@ -28,6 +28,8 @@ def base_model_label(widths: list[int]) -> str:
 
 def summary(header: dict) -> str:
     """'SD1 · widths 768/320/640/1280 · step 5000 · trained on model [hash]'."""
+    if header.get("format") == "hns":  # a mixing file (mix.py)
+        return f"{header.get('optional_info') or 'mix'} (.hns)"
     widths = [int(w) for w in header.get("sizes", [])]
     parts = [base_model_label(widths), "widths " + "/".join(str(w) for w in widths),
              f"step {header.get('step') or 0}"]
