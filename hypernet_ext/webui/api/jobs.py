@@ -135,7 +135,8 @@ def start_train(request: Any, ctx: PanelContext) -> Dict[str, Any]:
     """Start training from a TrainRequest (404 for an unknown hypernetwork); adds the panel's `started` text."""
     name = request.hypernetwork.strip()
     check_text("text_chars", name, "hypernetwork")
-    if name and ctx.library().path(name) is None:  # not a library name: a path, restricted like the others
+    looks_like_path = "/" in name or os.sep in name or name.lower().endswith((".pt", ".safetensors"))
+    if name and looks_like_path and ctx.library().path(name) is None:  # a path: restricted like the others
         checked(name, "hypernetwork")
     checked(request.data_dir, "data_dir")
     checked(request.log_dir, "log_dir")
