@@ -3,6 +3,9 @@
 // (hints.js shows titles[label] as the tooltip of any element whose text is that label).
 (function() {
     var hypernetExtTitles = {
+        "Extra folders the API may read and write": "One folder per line. REST requests may use paths inside the webui's own folders and these; anything else is refused.",
+        "Let the API use any path on this machine": "Off: paths in REST requests must lie in the webui's folders. Turn on only if nobody else can reach the API (--listen --api exposes it).",
+        "Raise safety limits": "name=value per line, e.g. grad_accum=4096 or steps=50000000. Values past a limit are refused so a job stays interruptible.",
         "Extra hypernetwork folders": "One folder per line (or separated by ';'); searched after the webui's --hypernetwork-dir. Files are found in subfolders too.",
         "Default hypernetwork strength": "Strength used for <hypernet:name> tags without a weight, and inserted when you click a hypernetwork card.",
         "Largest allowed strength (0 = no limit)": "Tag weights beyond +/- this value are clamped to it and a warning is shown. 0 turns the limit off.",

@@ -92,7 +92,7 @@ def test_preprocess_runs_as_a_job(client, webui):
 
 
 @pytest.mark.parametrize("body, status, words", [
-    ({"source": "missing"}, 400, "does not exist"),
+    ({"source": "missing"}, 400, "outside the folders this server may use"),
     ({"width": 100}, 400, "width must be a multiple of 8"),
     ({"height": 64.5}, 400, "height must be a whole number"),
     ({"captioners": ["nope"]}, 400, "captioner 'nope' is not available"),
@@ -110,7 +110,7 @@ def test_preprocess_bad_options(client, webui, body, status, words):
 
 @pytest.mark.parametrize("body, status, words", [
     ({"hypernetwork": "nope"}, 404, "No hypernetwork named 'nope'"),
-    ({"data_dir": "/no/such/folder"}, 400, "does not exist"),
+    ({"data_dir": "/no/such/folder"}, 400, "outside the folders this server may use"),
     ({"steps": 2.5}, 400, "steps must be a whole number"),
     ({"optimizer": "NoSuchOptimizer"}, 400, "NoSuchOptimizer"),
     ({"precision": "fp8"}, 400, "precision must be one of"),

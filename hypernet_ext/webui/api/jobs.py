@@ -93,7 +93,8 @@ def start_train(request: Any, ctx: HostContext) -> Dict[str, Any]:
     """Start training from a TrainRequest (404 for an unknown hypernetwork); adds the service's `started` text."""
     name = request.hypernetwork.strip()
     check_text("text_chars", name, "hypernetwork")
-    if name and ctx.library().path(name) is None:  # not a library name: a path, restricted like the others
+    looks_like_path = "/" in name or os.sep in name or name.lower().endswith((".pt", ".safetensors"))
+    if name and looks_like_path and ctx.library().path(name) is None:  # a path: restricted like the others
         checked(name, "hypernetwork")
     checked(request.data_dir, "data_dir")
     checked(request.log_dir, "log_dir")
@@ -151,7 +152,7 @@ def start_resume(request: ResumeRequest, ctx: HostContext) -> Dict[str, Any]:
     """Start the Resume panel's job from the chosen checkpoint; adds `started` and `resumed_from`."""
     checked(request.checkpoint, "checkpoint")
     checked(request.log_dir, "log_dir")
-    if request.run and (os.sep in request.run or "/" in request.run):
+    if request.run and Path(request.run).expanduser().is_absolute():  # run names (`<name>/<time>`) stay in log_dir
         checked(request.run, "run")
     if request.checkpoint:
         run, checkpoint = _checkpoint_file(request.checkpoint)
