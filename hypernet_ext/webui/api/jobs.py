@@ -151,7 +151,7 @@ def start_resume(request: ResumeRequest, ctx: HostContext) -> Dict[str, Any]:
     """Start the Resume panel's job from the chosen checkpoint; adds `started` and `resumed_from`."""
     checked(request.checkpoint, "checkpoint")
     checked(request.log_dir, "log_dir")
-    if request.run and (os.sep in request.run or "/" in request.run):
+    if request.run and Path(request.run).expanduser().is_absolute():  # relative run names stay in the log root
         checked(request.run, "run")
     if request.checkpoint:
         run, checkpoint = _checkpoint_file(request.checkpoint)
