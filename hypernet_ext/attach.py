@@ -325,7 +325,7 @@ class HypernetworkAttachment:
 
     def _shared_pair(self, chain: _WidthChain, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`(k, v)` of a context, from the memo when context, weights and modes are unchanged."""
-        if not self.memoize or chain.records_graph(value):
+        if not self.memoize or chain.records_graph(value) or value.device.type == "meta":
             return chain.k(value), chain.v(value)
         memo = self._memo.setdefault(chain.width, _Memo())
         state = chain.state(value)
