@@ -50,7 +50,10 @@ SDXL = dict(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnD
             attention_head_dim=(5, 10, 20), cross_attention_dim=2048, use_linear_projection=True,
             addition_embed_type="text_time", addition_time_embed_dim=256,
             projection_class_embeddings_input_dim=2816, in_channels=4, out_channels=4, sample_size=128)
-CONTEXT_DIM = {"tiny": 48, "sd15": 768, "sdxl": 2048}
+# SDXL's structure at toy widths, for checking the SDXL code path on a CPU
+SDXL_TINY = {**SDXL, "block_out_channels": (32, 64, 64), "transformer_layers_per_block": (1, 1, 2),
+             "attention_head_dim": (2, 4, 4), "norm_num_groups": 16}
+CONTEXT_DIM = {"tiny": 48, "sd15": 768, "sdxl": 2048, "sdxl-tiny": 2048}
 SHAPES = tuple(CONTEXT_DIM)
 
 
@@ -70,9 +73,9 @@ def _randomize(unet: torch.nn.Module, device: torch.device) -> None:
 def build_unet(shape: str, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """A frozen, eval-mode UNet of this shape with random weights (built on meta: no slow init)."""
     with torch.device("meta"), contextlib.redirect_stdout(io.StringIO()):
-        if shape == "sdxl":
+        if shape.startswith("sdxl"):
             from diffusers import UNet2DConditionModel
-            unet = UNet2DConditionModel(**SDXL)
+            unet = UNet2DConditionModel(**(SDXL if shape == "sdxl" else SDXL_TINY))
         else:
             from ldm.modules.diffusionmodules.openaimodel import UNetModel
             from hypernet_ext.standalone.attention import use_sdpa_attention
@@ -81,8 +84,18 @@ def build_unet(shape: str, device: torch.device, dtype: torch.dtype) -> torch.nn
             use_sdpa_attention(unet)
     unet = unet.to(dtype=dtype).to_empty(device=device)  # allocated once, in the bench dtype
     _randomize(unet, device)
-    unet = unet.eval()
+    unet = to_dtype(unet, dtype).eval()
     unet.requires_grad_(False)
+    return unet
+
+
+def to_dtype(unet: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """Weights in `dtype`, ldm's GroupNorm32 layers kept in float32 (they normalise in float32, as the
+    webui and the standalone host keep them)."""
+    unet.to(dtype)
+    for module in unet.modules():
+        if type(module).__name__ == "GroupNorm32":
+            module.float()
     return unet
 
 
@@ -91,7 +104,7 @@ def make_inputs(shape: str, batch: int, latent: int, device, dtype) -> dict:
     inputs = {"x": torch.randn(batch, 4, latent, latent, generator=generator).to(device, dtype),
               "t": torch.full((batch,), 500, device=device),
               "context": torch.randn(batch, 77, CONTEXT_DIM[shape], generator=generator).to(device, dtype)}
-    if shape == "sdxl":
+    if shape.startswith("sdxl"):
         inputs["added"] = {"text_embeds": torch.randn(batch, 1280, generator=generator).to(device, dtype),
                            "time_ids": torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * batch).to(device, dtype)}
     return inputs
@@ -99,10 +112,14 @@ def make_inputs(shape: str, batch: int, latent: int, device, dtype) -> dict:
 
 def forward(unet, shape: str, inputs: dict) -> torch.Tensor:
     context = inputs["context"].clone()  # a sampler builds a new (equal) conditioning tensor every step
-    if shape == "sdxl":
-        return unet(inputs["x"], inputs["t"], encoder_hidden_states=context,
-                    added_cond_kwargs=inputs["added"]).sample
-    return unet(inputs["x"], timesteps=inputs["t"], context=context)
+    x = inputs["x"]
+    # half-precision weights run under autocast, as the webui runs them (ldm embeds timesteps in fp32)
+    precision = (torch.autocast(x.device.type, dtype=x.dtype) if x.dtype != torch.float32
+                 else contextlib.nullcontext())
+    with precision:
+        if shape.startswith("sdxl"):
+            return unet(x, inputs["t"], encoder_hidden_states=context, added_cond_kwargs=inputs["added"]).sample
+        return unet(x, timesteps=inputs["t"], context=context)
 
 
 def variants(unet, device, dtype) -> dict:

@@ -11,7 +11,10 @@ def add_model_options(parser) -> None:
                         help="override the checkpoint's parameterisation (default: detected; SD2 768-v is 'v')")
 
 
-def load_host_from_args(args: argparse.Namespace):
-    """The StandaloneHost named by `args.model` with the shared options."""
+def load_host_from_args(args: argparse.Namespace, dtype=None):
+    """The StandaloneHost named by `args.model` with the shared options (`dtype`: UNet weights, default fp32)."""
+    import torch
+
     from .standalone import load_host
-    return load_host(args.model, device=args.device, prediction=getattr(args, "prediction", None))
+    return load_host(args.model, device=args.device, prediction=getattr(args, "prediction", None),
+                     dtype=dtype or torch.float32)

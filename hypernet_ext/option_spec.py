@@ -37,7 +37,7 @@ class OptionSpec:
     flag: Optional[str] = None
     metavar: Optional[str] = None
     frontends: tuple = FRONTENDS
-    default: Any = MISSING
+    default: Any = field(default_factory=lambda: MISSING)  # MISSING as a plain default would mean "required"
 
     @property
     def cli_flag(self) -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import InvalidOptionError
+from ..option_spec import option
+from .low_vram import UNET_WEIGHT_DTYPES
 from .optim import CLIP_MODES, DEFAULT_OPTIMIZER, resolve_optimizer
 from .schedule import ClipSchedule, CosineWarmupRestarts, StepSchedule
 
@@ -62,6 +64,15 @@ class TrainingOptions:
     csv_every: int = 1
     tensorboard: bool = False
     save_optimizer_state: bool = True
+    # -- low VRAM (see training/low_vram.py) --
+    offload_encoders: bool = option(
+        False, label="Offload VAE and text encoder after caching", group="memory",
+        help="move the VAE and text encoder off the GPU once latents and captions are cached (back for "
+             "previews); the text encoder stays when tag shuffle/dropout change prompts every step")
+    unet_weights: str = option(
+        "fp32", label="Frozen UNet weights", group="memory", choices=tuple(UNET_WEIGHT_DTYPES),
+        help="dtype of the frozen UNet's weights (standalone trainer): fp16/bf16 halve its memory and run "
+             "under autocast; the hypernetwork itself always trains in fp32")
 
     @property
     def seed(self) -> int:
@@ -112,7 +123,8 @@ class TrainingOptions:
                 f"continue these weights with a fresh optimizer.")
 
     def _validate_choices(self) -> None:
-        for name, allowed in (("precision", PRECISIONS), ("lr_scheduler", LR_SCHEDULERS), ("grad_clip", CLIP_MODES)):
+        for name, allowed in (("precision", PRECISIONS), ("lr_scheduler", LR_SCHEDULERS), ("grad_clip", CLIP_MODES),
+                              ("unet_weights", tuple(UNET_WEIGHT_DTYPES))):
             if getattr(self, name) not in allowed:
                 raise InvalidOptionError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
 
