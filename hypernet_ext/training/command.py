@@ -11,6 +11,7 @@ import sys
 
 from ..errors import InvalidOptionError
 from ..model_arguments import add_model_options, load_host_from_args
+from .low_vram import UNET_WEIGHT_DTYPES
 from ..progress import terminal_progress
 from .optim import DEFAULT_OPTIMIZER
 from .options import DEFAULT_LEARNING_RATE, LR_SCHEDULERS, PRECISIONS, TrainingOptions
@@ -64,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--flip", action="store_true", help="random horizontal flips")
     data.add_argument("--alpha-weight", action="store_true", help="use PNG alpha as loss weight")
     data.add_argument("--recursive", action="store_true", help="also read images in sub-folders")
+    _add_low_vram_arguments(parser)
     out = parser.add_argument_group("outputs")
     out.add_argument("--save-every", type=int, default=500, metavar="N")
     out.add_argument("--preview-every", type=int, default=500, metavar="N")
@@ -136,7 +138,8 @@ def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> Train
         grad_accum=args.grad_accum, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
         save_every=args.save_every, preview_every=args.preview_every, preview=preview, resume=args.resume,
         save_final_to_source=args.save_to_source, loss_guard_threshold=args.loss_guard,
-        loss_guard_steps=args.loss_guard_steps, csv_every=args.csv_every, tensorboard=args.tensorboard)
+        loss_guard_steps=args.loss_guard_steps, csv_every=args.csv_every, tensorboard=args.tensorboard,
+        **_low_vram_options(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,15 +147,34 @@ def run(args: argparse.Namespace) -> int:
     from ..storage import read_header
     header = read_header(args.hypernetwork) if _is_file(args.hypernetwork) else {"name": "hypernetwork"}
     options = options_from_args(args, header["name"]).validate()
-    from .trainer import train_hypernetwork
+    from .distributed import init_process_group, launched_ranks, train_distributed
+    ranks = launched_ranks()  # torchrun --nproc_per_node N: data-parallel ranks
+    if ranks is not None:
+        args.device = init_process_group(ranks, args.device)
     print(f"Loading model {args.model} ...", file=sys.stderr)
-    host = load_host_from_args(args)
-    result = train_hypernetwork(host, options, terminal_progress(options.steps, "Training"))
+    host = load_host_from_args(args, dtype=UNET_WEIGHT_DTYPES[options.unet_weights])
+    progress = terminal_progress(options.steps, "Training") if ranks is None or ranks.is_main else None
+    result = train_distributed(host, options, progress, ranks)
     stream = sys.stdout if result.stopped in ("finished", "schedule-finished") else sys.stderr
     print(result.message, file=stream)
     if result.stopped == "interrupted":
         return EXIT_INTERRUPTED
     return 1 if result.stopped == "diverged" else 0
+
+
+# -- low-VRAM flags, wired by hand until the CLI is generated from the option declarations --------
+def _add_low_vram_arguments(parser: argparse.ArgumentParser) -> None:
+    memory = parser.add_argument_group("memory")
+    memory.add_argument("--offload-encoders", action="store_true",
+                        help="move the VAE and text encoder off the GPU once latents and captions are cached "
+                             "(back for previews)")
+    memory.add_argument("--unet-weights", choices=tuple(UNET_WEIGHT_DTYPES), default="fp32",
+                        help="dtype of the frozen UNet's weights; fp16/bf16 halve its memory (default fp32)")
+
+
+def _low_vram_options(args: argparse.Namespace) -> dict:
+    return {"offload_encoders": bool(getattr(args, "offload_encoders", False)),
+            "unet_weights": getattr(args, "unet_weights", "fp32")}
 
 
 def _is_file(path: str) -> bool:
