@@ -12,10 +12,20 @@ import importlib
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from .atomic_files import atomic_write_bytes
+from .config import parse_number_list
+from .create_options import CreateOptions, create_file
 from .errors import HypernetError, InvalidOptionError
+from .image_output import encode_image, output_format
+from .library import HypernetworkLibrary
 from .model_arguments import add_model_options, load_host_from_args
+from .option_cli import add_option_flags, defaults_with, given_values
+from .storage import convert_hypernetwork, load_hypernetwork, read_header
+from .tagged_generation import generate_with_tags, generation_infotext
+from .training.command import parse_size
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,37 +48,18 @@ class Subcommand:
 
 # -- create ------------------------------------------------------------------------------------
 def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    """NAME, --dir and --sizes, then one generated flag per declared creation option."""
     parser.add_argument("name", help="hypernetwork name (also the file name)")
     parser.add_argument("--dir", required=True, help="folder to write NAME.pt (or .safetensors) into")
-    parser.add_argument("--sizes", default="768,320,640,1280", help="attention widths (default %(default)s)")
-    parser.add_argument("--layer-structure", default="1,2,1", help="width multipliers (default %(default)s)")
-    parser.add_argument("--activation", default="linear", help="linear, relu, leakyrelu, elu, swish, ...")
-    parser.add_argument("--init", default="Normal", help="Normal, XavierUniform, XavierNormal, KaimingUniform, "
-                        "KaimingNormal")
-    parser.add_argument("--layer-norm", action="store_true")
-    parser.add_argument("--dropout", default=None, help="dropout per layer, e.g. 0,0.3,0 (default none)")
-    parser.add_argument("--activate-output", action="store_true", help="activation after the last layer too")
-    parser.add_argument("--skip-connection", action="store_true", help="MonkeyPatch residual blocks")
-    parser.add_argument("--format", choices=("pt", "safetensors"), default="pt")
-    parser.add_argument("--seed", type=int, default=None, help="initialisation seed")
-    parser.add_argument("--info", default=None, help="optional free-text note stored in the file")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing file of that name")
+    parser.add_argument("--sizes", default="768,320,640,1280", help="attention widths (default: %(default)s)")
+    add_option_flags(parser, CreateOptions, {"": "hypernetwork options"})
 
 
 def _create_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from .config import parse_number_list
-    from .hypernetwork import create_hypernetwork
-    from .storage import save_hypernetwork
-    sizes = parse_number_list(args.sizes, "--sizes")
-    dropout = parse_number_list(args.dropout, "--dropout") if args.dropout else None
-    hn = create_hypernetwork(args.name, sizes=sizes, layer_structure=parse_number_list(args.layer_structure,
-                             "--layer-structure"), activation=args.activation, weight_init=args.init,
-                             layer_norm=args.layer_norm, dropout_structure=dropout,
-                             activate_output=args.activate_output, skip_connection=args.skip_connection,
-                             optional_info=args.info, seed=args.seed)
-    path = save_hypernetwork(hn, Path(args.dir) / f"{hn.name}.{args.format}", overwrite=args.overwrite)
-    print(f"Created {path}: {hn.describe()}")
+    options = CreateOptions(args.name, parse_number_list(args.sizes, "--sizes"), str(args.dir),
+                            **defaults_with(CreateOptions, given_values(args, CreateOptions)))
+    path = create_file(options, overwrite_hint="pass --overwrite")
+    print(f"Created {path}: {load_hypernetwork(path).describe()}")
     return EXIT_OK
 
 
@@ -80,7 +71,6 @@ def _convert_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _convert_run(args: argparse.Namespace) -> int:
-    from .storage import convert_hypernetwork
     path = convert_hypernetwork(args.src, args.dst, overwrite=args.overwrite)
     print(f"Wrote {path}")
     return EXIT_OK
@@ -93,7 +83,6 @@ def _info_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _info_run(args: argparse.Namespace) -> int:
-    from .storage import read_header
     header = read_header(args.file)
     if args.json:
         print(json.dumps(header, indent=2, sort_keys=True, default=str))
@@ -123,12 +112,6 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-    from .library import HypernetworkLibrary
-    from .atomic_files import atomic_write_bytes
-    from .image_output import encode_image, output_format
-    from .tagged_generation import generate_with_tags, generation_infotext
-    from .training.command import parse_size
     out = Path(args.out)
     fmt = output_format(out, "--out")
     if out.exists() and not args.overwrite:

@@ -1,7 +1,6 @@
 """Structural options of a hypernetwork, their validation, and the activation registry.
 
-Semantics follow the webui's built-in hypernetworks and the MonkeyPatch extension
-(see ../shared/reference/a1111-and-monkeypatch.md, sections 1.2, 2.3-2.6).
+Semantics follow the webui's built-in hypernetworks and the MonkeyPatch extension.
 """
 from __future__ import annotations
 

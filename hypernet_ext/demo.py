@@ -10,9 +10,19 @@ import random
 import time
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 from .errors import InvalidOptionError
+from .hypernetwork import create_hypernetwork
+from .library import HypernetworkLibrary
+from .preprocess import PreprocessOptions, preprocess
+from .progress import terminal_progress
+from .storage import save_hypernetwork
+from .tagged_generation import generate_with_tags
+from .training.data_options import DataOptions
+from .training.options import TrainingOptions
+from .training.trainer import Trainer
 
 SUBJECTS = ("circle", "square", "triangle", "stripes")
 PALETTES = {"warm": ((220, 90, 40), (250, 200, 80)), "cool": ((40, 90, 200), (120, 220, 230))}
@@ -56,18 +66,7 @@ def _draw(subject: str, palette, size, rng: random.Random) -> Image.Image:
 
 def run_demo(out: Path, steps: int = 40, seed: int = 0) -> dict:
     """Run the whole pipeline under `out` and return a summary dict (paths, losses, timings)."""
-    import torch
-
-    from . import create_hypernetwork
-    from .library import HypernetworkLibrary
-    from .preprocess import PreprocessOptions, preprocess
-    from .progress import terminal_progress
-    from .standalone import load_host
-    from .storage import save_hypernetwork
-    from .tagged_generation import generate_with_tags
-    from .training.data import DataOptions
-    from .training.options import TrainingOptions
-    from .training.trainer import Trainer
+    from .standalone import load_host  # the standalone stack (ldm, transformers): only when the demo runs
 
     if steps < 2:
         raise InvalidOptionError("The demo needs at least 2 steps (it resumes from the halfway checkpoint).")

@@ -21,6 +21,7 @@ from .safe_paths import NotRegularFileError, open_regular
 IMAGE_SUFFIXES: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".gif", ".tif", ".tiff",
 )
+RESIZE_MODES = ("crop", "fit", "stretch")  # to an exact size: crop to fill, fit with padding, stretch
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own decompression-bomb limit (2 x MAX_IMAGE_PIXELS)
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}

@@ -18,6 +18,7 @@ from typing import Any, Callable, ContextManager, Optional, Protocol
 
 from .errors import HypernetError
 from .progress import Cancelled, Progress
+from .training.stop_reason import StopReason
 
 JOB_KINDS = ("training", "preprocessing")
 STATES = ("running", "finished", "interrupted", "failed")
@@ -209,9 +210,9 @@ def _result_message(result: Any) -> str:
 def _outcome(result: Any) -> str:
     """finished / interrupted / failed for a TrainingResult (`stopped`) or PreprocessReport (`cancelled`)."""
     stopped = getattr(result, "stopped", None)
-    if stopped == "interrupted" or getattr(result, "cancelled", False) is True:
+    if stopped == StopReason.INTERRUPTED or getattr(result, "cancelled", False) is True:
         return "interrupted"
-    return "failed" if stopped == "diverged" else "finished"
+    return "failed" if stopped == StopReason.DIVERGED else "finished"
 
 
 def _jsonable(value: Any) -> bool:

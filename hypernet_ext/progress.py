@@ -1,7 +1,8 @@
 """Progress of long jobs (preprocessing, training): a thread-safe object a UI polls, a terminal bar.
 
 The worker calls `start`, `advance`/`update`, and `finish`; it checks `cancelled` (or calls
-`raise_if_cancelled`) between units of work. A UI thread calls `snapshot()` and `cancel()`.
+`raise_if_cancelled`) between units of work, and `write`s messages (above the bar, never through
+it). A UI thread calls `snapshot()` and `cancel()`. The terminal bar is tqdm's.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import threading
 import time
 from typing import Any, Optional, TextIO
+
+from tqdm import tqdm
 
 
 class Cancelled(Exception):
@@ -24,11 +27,12 @@ class Progress:
         self._cancel = threading.Event()
         self._stream = stream
         self._min_interval = min_interval
-        self._last_draw = 0.0
+        self._bar: Optional[tqdm] = None
         self.start(total, description)
 
     # -- worker side ---------------------------------------------------------------------------
     def start(self, total: int, description: str = "", step: int = 0) -> None:
+        self._close_bar()
         with self._lock:
             self.total = int(total)
             self.description = description
@@ -60,10 +64,18 @@ class Progress:
             self.finished = True
             self.message = message or self.message
             self.error = error
-        if self._stream is not None and self._last_draw:
+        if self._bar is not None:
             self._draw(force=True)
-            self._stream.write("\n")
-            self._stream.flush()
+            self._close_bar()
+
+    def write(self, text: str) -> None:
+        """A message on the terminal: above the bar while one is drawn, so neither garbles the other."""
+        if self._stream is None:
+            return
+        if self._bar is not None:
+            tqdm.write(text, file=self._stream)
+        else:
+            print(text, file=self._stream, flush=True)
 
     @property
     def cancelled(self) -> bool:
@@ -98,30 +110,25 @@ class Progress:
 
     # -- terminal ------------------------------------------------------------------------------
     def _draw(self, force: bool = False) -> None:
-        if self._stream is None:
+        if self._stream is None or not self.total:
             return
-        now = time.monotonic()
-        if not force and now - self._last_draw < self._min_interval:
-            return
-        self._last_draw = now
-        self._stream.write("\r" + format_line(self.snapshot()))
-        self._stream.flush()
+        with self._lock:
+            step, total, description = self.step, self.total, self.description
+            loss, message = self.fields.get("loss"), self.message
+        if self._bar is None:
+            self._bar = tqdm(total=total, initial=step, desc=description, file=self._stream, dynamic_ncols=True,
+                             mininterval=self._min_interval, leave=True)
+        bar = self._bar
+        bar.n = step
+        postfix = f"loss={loss:.4f}" if isinstance(loss, float) else ""
+        bar.set_postfix_str(" ".join(p for p in (postfix, message) if p), refresh=False)
+        if force or time.monotonic() - bar.last_print_t >= self._min_interval:
+            bar.refresh()
 
-
-def format_line(s: dict[str, Any], width: int = 24) -> str:
-    """One terminal line: `desc [#####.....] 12/100 3.1 it/s ETA 0:28 loss=0.1234`."""
-    filled = int(width * min(max(s["fraction"], 0.0), 1.0))
-    bar = "#" * filled + "." * (width - filled)
-    parts = [s["description"], f"[{bar}]", f"{s['step']}/{s['total']}"]
-    if s["rate"]:
-        parts.append(f"{s['rate']:.2f} it/s" if s["rate"] >= 1 else f"{1 / s['rate']:.2f} s/it")
-    if s["eta"] is not None and not s["finished"]:
-        parts.append(f"ETA {format_seconds(s['eta'])}")
-    if isinstance(s.get("loss"), float):
-        parts.append(f"loss={s['loss']:.4f}")
-    if s["message"]:
-        parts.append(s["message"])
-    return " ".join(p for p in parts if p)[:160].ljust(80)
+    def _close_bar(self) -> None:
+        bar, self._bar = getattr(self, "_bar", None), None
+        if bar is not None:
+            bar.close()
 
 
 def format_seconds(seconds: float) -> str:

@@ -26,7 +26,7 @@ import torch
 
 from .atomic_files import atomic_write_bytes
 from .errors import HypernetError, HypernetworkFileError
-from .file_format import (METADATA_KEY, config_from_dict, hypernetwork_from_dict, hypernetwork_from_safetensors,
+from .file_format import (METADATA_KEY, SAFETENSORS_FORMAT, STANDARD_KEYS, _json_field, config_from_dict, hypernetwork_from_dict, hypernetwork_from_safetensors,
                           hypernetwork_to_dict, hypernetwork_to_safetensors, parse_metadata)
 from .hypernetwork import Hypernetwork
 from .safe_paths import NotRegularFileError, require_regular_file
@@ -225,7 +225,6 @@ def read_header(path: PathLike) -> dict:
 
 
 def _header_dict_from_safetensors(metadata: dict) -> dict:
-    from .file_format import SAFETENSORS_FORMAT, STANDARD_KEYS, _json_field
     if metadata.get("format") != SAFETENSORS_FORMAT:
         raise HypernetworkFileError("not a hypernet_ext hypernetwork (no format marker in the header).")
     d: dict[Any, Any] = {key: _json_field(metadata, key) for key in STANDARD_KEYS if key in metadata}

@@ -1,4 +1,5 @@
-// hypernet-ext: tooltips for this extension's settings, in the webui's `titles` convention
+// hypernet-ext: tooltips for this extension's general settings, in the webui's `titles` convention
+// (the training defaults' hints are generated from the option declarations and shown under their labels)
 // (hints.js shows titles[label] as the tooltip of any element whose text is that label).
 (function() {
     var hypernetExtTitles = {
@@ -7,13 +8,7 @@
         "Largest allowed strength (0 = no limit)": "Tag weights beyond +/- this value are clamped to it and a warning is shown. 0 turns the limit off.",
         "Refuse hypernetwork files larger than (MB, 0 = no limit)": "Files bigger than this are not loaded. Hypernetworks are usually a few to a few hundred MB; a multi-GB file is probably a checkpoint in the wrong folder.",
         "Warn when a hypernetwork does not fit the loaded model": "Warn when none of a hypernetwork's attention widths exists in the loaded checkpoint, e.g. an SD1 (768) hypernetwork on SD2 (1024) or SDXL (2048).",
-        "Add hypernetwork names, strengths and hashes to infotext": "Writes a 'Hypernet hashes' field to the generation parameters; pasting it back finds renamed files by their hash.",
-        "Default learning rate (schedule syntax allowed)": "Initial value of the learning rate field in the training panel; a schedule like 5e-5:100, 5e-6:1500, 1e-6 changes the rate at those steps.",
-        "Default batch size": "Initial value of the batch size field in the training panel.",
-        "Default number of training steps": "Initial value of the max steps field in the training panel.",
-        "Default: save a copy every N steps (0 = never)": "Initial value of the snapshot interval; snapshots are saved as <name>-<step> beside the hypernetwork.",
-        "Default: render a preview every N steps (0 = never)": "Initial value of the preview interval in the training panel.",
-        "Save optimizer state for resuming": "Save a .optim file beside each saved hypernetwork so training can resume with the same optimizer state."
+        "Add hypernetwork names, strengths and hashes to infotext": "Writes a 'Hypernet hashes' field to the generation parameters; pasting it back finds renamed files by their hash."
     };
 
     function addHypernetExtTitles() {

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hypernet_ext.jobs import JobManager
-from hypernet_ext.ui.context import PanelContext, TrainDefaults
+from hypernet_ext.ui.context import PanelContext
 
 
 def make_context(tmp: Path, host: Optional[Any] = None, widths=(768, 32, 64, 128)) -> PanelContext:
@@ -18,7 +18,7 @@ def make_context(tmp: Path, host: Optional[Any] = None, widths=(768, 32, 64, 128
             raise HypernetError("No model is loaded; load a checkpoint first.")
         return host
     return PanelContext(hypernetwork_dirs=lambda: [str(hn_dir)], log_dir=lambda: str(log_dir), host=get_host,
-                        model_widths=lambda: widths, jobs=JobManager(), defaults=TrainDefaults(width=64, height=64))
+                        model_widths=lambda: widths, jobs=JobManager(), defaults={"width": 64, "height": 64})
 
 
 def train_values(hypernetwork: str, data_dir: Path, log_dir: Path, **overrides) -> dict:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from hypernet_ext.cli import SUBCOMMANDS, Subcommand, build_parser, main
 from hypernet_ext.storage import load_hypernetwork
+from hypernet_ext.training.run_folder import latest_settings, list_runs, saved_option_values
 
 from helpers_training import make_dataset
 
@@ -45,8 +46,9 @@ def test_bad_create_options_exit_2(capsys, argv, needle):
 
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--model", "tiny"])
+        main(["train"])
     assert exc.value.code == 2 and "required" in capsys.readouterr().err
+    assert main(["train", "--model", "tiny"]) == 2 and "Give --hypernetwork FILE" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
@@ -73,13 +75,42 @@ def test_train_and_resume(setup, capsys):
     tmp_path, data = setup
     code, out, _ = run(capsys, *_train_args(tmp_path, data, "--optimizer-arg", "weight_decay=0.0", "--clip", "norm:1"))
     assert code == 0 and "finished at step 2" in out
-    checkpoint = tmp_path / "log" / "hypernetworks" / "hn-2.pt"
+    [run_dir] = list_runs(str(tmp_path / "log"))
+    checkpoint = Path(run_dir) / "hypernetworks" / "hn-2.pt"
     assert load_hypernetwork(checkpoint).step == 2
     args = _train_args(tmp_path, data, "--resume")
     args[args.index("--steps") + 1] = "3"
     args[args.index("--hypernetwork") + 1] = checkpoint
     code, out, _ = run(capsys, *args)
-    assert code == 0 and load_hypernetwork(tmp_path / "log" / "hypernetworks" / "hn-3.pt").step == 3
+    assert code == 0 and load_hypernetwork(Path(run_dir) / "hypernetworks" / "hn-3.pt").step == 3
+    assert list_runs(str(tmp_path / "log")) == [run_dir]  # resuming appends to the same run
+
+
+def test_resume_continues_with_the_runs_saved_options(setup, capsys):
+    tmp_path, data = setup
+    code, _, _ = run(capsys, *_train_args(tmp_path, data, "--batch-size", "2", "--optimizer-arg", "weight_decay=0.0",
+                                          "--flip", "--preview-seed", "5"))
+    assert code == 0
+    [run_dir] = list_runs(str(tmp_path / "log"))
+    checkpoint = Path(run_dir) / "hypernetworks" / "hn-2.pt"
+    code, out, err = run(capsys, "train", "--model", "tiny", "--resume", checkpoint, "--steps", "3", "--lr", "2e-3")
+    assert code == 0, err
+    resumed = saved_option_values(latest_settings(run_dir))  # the settings file of the resumed start
+    assert (resumed["batch_size"], resumed["flip"], resumed["optimizer_args"], resumed["steps"]) == \
+        (2, True, {"weight_decay": 0.0}, 3)
+    assert resumed["learning_rate"] == "2e-3" and resumed["save_every"] == 1  # flags override, the rest is kept
+    assert load_hypernetwork(Path(run_dir) / "hypernetworks" / "hn-3.pt").step == 3
+
+
+def test_a_new_run_never_touches_another_runs_files(setup, capsys):
+    tmp_path, data = setup
+    assert run(capsys, *_train_args(tmp_path, data))[0] == 0
+    [first] = list_runs(str(tmp_path / "log"))
+    before = {p: p.read_bytes() for p in Path(first).rglob("*") if p.is_file()}
+    assert run(capsys, *_train_args(tmp_path, data))[0] == 0
+    runs = list_runs(str(tmp_path / "log"))
+    assert len(runs) == 2 and first in runs
+    assert {p: p.read_bytes() for p in Path(first).rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.parametrize("extra,needle", [
@@ -88,6 +119,7 @@ def test_train_and_resume(setup, capsys):
     (["--clip", "max:1"], "norm:V"),
     (["--optimizer", "Adamm"], "Unknown optimizer"),
     (["--resume"], "optimizer state"),
+    (["--steps", "0"], "--steps must be at least 1"),
 ])
 def test_bad_train_options_exit_2(setup, capsys, extra, needle):
     tmp_path, data = setup

@@ -444,7 +444,7 @@ def api(webui):
     app = FastAPI()
     webui.modules.script_callbacks.app_started_callback(None, app)
     yield TestClient(app, raise_server_exceptions=False)
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     job_manager().interrupt()
     job_manager().wait(60)
 
@@ -454,7 +454,7 @@ def test_api_refuses_absurd_values_and_outside_paths_with_4xx(api, webui, tmp_pa
     outside = tmp_path.parent / "outside-the-webui"
     outside.mkdir(exist_ok=True)
     before = snapshot(webui.tmp)
-    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "seed": 1e30},
+    bad_creates = [{"name": "n" * 5000}, {"name": "a", "sizes": "inf"}, {"name": "a", "init_seed": 1e30}, {"name": "a", "seed": 1},
                    {"name": "a", "init_std": 1e308}, {"name": "a\x00b"}, {"name": "a", "sizes": [10 ** 12]}]
     for body in bad_creates:
         response = api.post(f"{base}/hypernetworks", json=body)
@@ -480,7 +480,7 @@ def test_stored_name_cannot_steer_a_training_job_started_through_the_api(api, we
     base = "/hypernet-ext/v1"
     user_file = webui.folder / "escaped-1.pt"  # the user's own checkpoint beside the library
     user_file.write_bytes(b"precious")
-    stored = "../../../hypernetworks/escaped"
+    stored = "../../../../hypernetworks/escaped"  # from <data>/textual_inversion/hypernet_ext/<run>/hypernetworks
     hostile_named_file(webui.folder, stored, ".pt", "downloaded")
     data = make_dataset(webui.tmp / "data", count=1)
     api.post(f"{base}/refresh")
@@ -494,7 +494,7 @@ def test_stored_name_cannot_steer_a_training_job_started_through_the_api(api, we
         assert time.monotonic() < deadline, status
         time.sleep(0.1)
     assert status["state"] == "finished", status
-    log_root = webui.tmp / "textual_inversion"
+    log_root = webui.tmp / "textual_inversion" / "hypernet_ext"
     changed = {k for k, v in snapshot(tmp_path).items() if before.get(k) != v}
     assert changed and all(k.startswith(str(log_root.relative_to(tmp_path)) + "/") for k in changed), changed
     assert user_file.read_bytes() == b"precious"
@@ -530,7 +530,7 @@ def test_checkpoint_write_error_names_the_file_and_the_last_good_checkpoint(host
 # -- 9. run listings read the sidecars' headers, never their tensors ------------------------------------------
 def test_run_listing_reads_only_sidecar_headers(host, tmp_path, monkeypatch):
     from hypernet_ext import storage
-    from hypernet_ext.ui.runs import list_checkpoints
+    from hypernet_ext.training.run_folder import list_checkpoints
     source = make_hypernetwork(tmp_path)
     data = make_dataset(tmp_path / "data", count=1)
     train_hypernetwork(host, make_options(tmp_path, source, data, steps=2, save_every=1))

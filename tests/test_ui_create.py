@@ -14,7 +14,7 @@ from helpers_ui import make_context
 @pytest.mark.parametrize("fmt", ["pt", "safetensors"])
 @pytest.mark.parametrize("options", [
     dict(layer_structure="1, 2, 1"),
-    dict(layer_structure="1, 1.5, 0.5, 1", layer_norm=True, use_dropout=True, dropout_structure="0, 0.1, 0.2, 0",
+    dict(layer_structure="1, 1.5, 0.5, 1", layer_norm=True, dropout_structure="0, 0.1, 0.2, 0",
          activation="relu"),
     dict(layer_structure="1, 2, 1", skip_connection=True, activation="swish"),
 ])
@@ -49,7 +49,7 @@ def test_create_refuses_to_overwrite_unless_asked(tmp_path):
 def test_create_records_every_option(tmp_path):
     ctx = make_context(tmp_path)
     form = CreateForm("full", ["768", "32"], layer_structure="1, 3, 1", activation="elu", weight_init="XavierNormal",
-                      layer_norm=True, use_dropout=True, dropout_structure="0, 0.25, 0", activate_output=True,
+                      layer_norm=True, dropout_structure="0, 0.25, 0", activate_output=True,
                       optional_info="my notes", folder=str(tmp_path / "other"))
     header = read_header(create(form, ctx))
     assert header["sizes"] == [768, 32] and header["layer_structure"] == [1.0, 3.0, 1.0]

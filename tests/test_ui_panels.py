@@ -9,7 +9,8 @@ from hypernet_ext.cli import build_parser
 from hypernet_ext.preprocess.captioners import default_registry
 from hypernet_ext.ui.generate_panel import add_tag, generate
 from hypernet_ext.ui.panels import panels_javascript
-from hypernet_ext.ui.preprocess_panel import FIELDS, _DEFAULTS, options_from_values, start_preprocessing
+from hypernet_ext.service import preprocess_defaults, preprocess_options
+from hypernet_ext.ui.preprocess_panel import FIELDS, start_html
 
 from helpers_data import write_image
 from helpers_ui import make_context
@@ -18,7 +19,7 @@ gradio = pytest.importorskip("gradio")
 
 
 def _preprocess_values(source, destination, **overrides) -> dict:
-    values = dict(_DEFAULTS, source=str(source), destination=str(destination), background="white")
+    values = dict(preprocess_defaults(), source=str(source), destination=str(destination), background="white")
     values.update(width=64.0, height=64.0)
     values.update(overrides)
     return values
@@ -29,7 +30,7 @@ def test_preprocess_runs_as_a_job_with_registry_captioners(tmp_path):
     ctx.captioners = default_registry()
     for i in range(3):
         write_image(tmp_path / "raw", f"red_cat_{i}.png", width=96, height=80, seed=i)
-    html = start_preprocessing(_preprocess_values(tmp_path / "raw", tmp_path / "out", captioners=["filename"],
+    html = start_html(_preprocess_values(tmp_path / "raw", tmp_path / "out", captioners=["filename"],
                                                   flip=True), ctx)
     assert 'data-hnx-running' in html and "hnx-error" not in html
     job = ctx.jobs.wait(60)
@@ -39,16 +40,16 @@ def test_preprocess_runs_as_a_job_with_registry_captioners(tmp_path):
 
 def test_preprocess_errors_name_the_option(tmp_path):
     ctx = make_context(tmp_path)
-    assert "Enter the source folder" in start_preprocessing(_preprocess_values("", tmp_path / "out"), ctx)
+    assert "Enter the source folder" in start_html(_preprocess_values("", tmp_path / "out"), ctx)
     (tmp_path / "raw").mkdir()
-    html = start_preprocessing(_preprocess_values(tmp_path / "raw", tmp_path / "out", captioners=["blip"]), ctx)
+    html = start_html(_preprocess_values(tmp_path / "raw", tmp_path / "out", captioners=["blip"]), ctx)
     assert "captioner &#x27;blip&#x27; is not available" in html and not ctx.jobs.busy
-    assert "whole number" in start_preprocessing(_preprocess_values(tmp_path / "raw", tmp_path / "o", width=64.5), ctx)
+    assert "whole number" in start_html(_preprocess_values(tmp_path / "raw", tmp_path / "o", width=64.5), ctx)
 
 
 def test_preprocess_values_cover_every_option(tmp_path):
     (tmp_path / "raw").mkdir()
-    options = options_from_values(_preprocess_values(tmp_path / "raw", tmp_path / "out", background="10, 20, 30"))
+    options = preprocess_options(_preprocess_values(tmp_path / "raw", tmp_path / "out", background="10, 20, 30"))
     assert options.width == 64 and isinstance(options.width, int) and options.background == (10, 20, 30)
     from dataclasses import fields
     assert {f.name for f in fields(type(options))} == set(FIELDS)
@@ -88,7 +89,10 @@ def demo(tmp_path_factory):
 
 
 def test_every_option_and_button_has_a_tooltip(demo):
+    from hypernet_ext.ui import create_panel, preprocess_panel, train_panel
+    from hypernet_ext.ui.option_components import option_titles
     titles = set(re.findall(r'^\s*"([^"]+)":', panels_javascript(), flags=re.M))
+    titles |= set(option_titles(train_panel.SPECS + preprocess_panel.SPECS + create_panel.SPECS))  # generated from the declarations
     buttons = {b.value for b in demo.blocks.values() if type(b).__name__ == "Button"}
     missing = (_labels(demo) | buttons) - titles
     assert not missing, f"add tooltips to javascript/hypernet_ext_panels.js for: {sorted(missing)}"

@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from hypernet_ext.standalone import load_host
-from hypernet_ext.ui import train_options
 from hypernet_ext.ui.create_panel import CreateForm, create
 from hypernet_ext.ui.live import live_values, status_html
 from hypernet_ext.ui.resume_panel import checkpoints_view, resume_html
-from hypernet_ext.ui.runs import list_checkpoints, list_runs
-from hypernet_ext.ui.train_panel import hypernetwork_choices, interrupt_html, start_html
-from hypernet_ext.ui.train_options import FIELDS, training_options
+from hypernet_ext.service import training_options
+from hypernet_ext.training.run_folder import list_checkpoints, list_runs
+from hypernet_ext.ui.train_panel import FIELDS, hypernetwork_choices, interrupt_html, start_html
 
 from helpers_training import make_dataset
 from helpers_ui import make_context, train_values
@@ -46,7 +46,7 @@ def test_training_options_from_panel_values(setup):
     values = train_values("style", data, runs, optimizer_args="weight_decay=0.02; betas=(0.9, 0.99)",
                           loss_guard_threshold=0.3, grad_clip="norm", preview_prompt="a cat")
     options = training_options(values, ctx)
-    assert options.log_dir == str(runs / "style") and options.hypernetwork.endswith("style.pt")
+    assert Path(options.log_dir).parent == runs / "style" and options.hypernetwork.endswith("style.pt")
     assert options.optimizer_args == {"weight_decay": 0.02, "betas": (0.9, 0.99)}
     assert options.loss_guard_threshold == 0.3 and options.data.width == 64 and isinstance(options.data.width, int)
     assert options.preview.prompt == "a cat" and options.preview.seed == 1 and options.preview.width == 64
@@ -87,10 +87,10 @@ def test_train_live_view_and_resume_from_a_checkpoint(setup):
     assert 'data-hnx-running="false"' in status and "4 / 4" in status and "Loss" in status
     assert plot is not None and plot.size == (640, 320)
     assert preview.endswith("style-4.png")
-    run = str(runs / "style")
-    assert list_runs(str(runs)) == [run]
+    [run] = list_runs(str(runs))
+    assert Path(run).parent == runs / "style"
     rows, labels, note = checkpoints_view(run)
-    assert [r[0] for r in rows] == [2, 4] and all(r[2] == "yes" and r[3] == "yes" for r in rows) and note == ""
+    assert [r[0] for r in rows] == [2, 4] and all(r[3] == "yes" and r[4] == "yes" for r in rows) and note == ""
     assert labels[0].startswith("step 2 | loss ") and "optimizer AdamW ok" in labels[0]
     html = resume_html(run, labels[0], 6, ctx)
     assert "Resuming from step 2 exactly" in html
@@ -111,7 +111,7 @@ def test_interrupt_stops_training_and_leaves_a_resumable_checkpoint(setup):
     assert "Interrupting" in interrupt_html(ctx)
     job = ctx.jobs.wait(120)
     assert job.state == "interrupted" and "interrupted" in job.message
-    checkpoints = list_checkpoints(str(runs / "style"))
+    checkpoints = list_checkpoints(list_runs(str(runs))[0])
     assert len(checkpoints) == 1 and 1 <= checkpoints[0].step < 500 and checkpoints[0].resumable
     assert "No job is running" in interrupt_html(ctx)
 
@@ -120,4 +120,3 @@ def test_resume_errors_are_readable(setup, tmp_path):
     ctx, _, runs = setup
     assert "Pick a training run" in resume_html("", "", 0, ctx)
     assert "does not exist" in checkpoints_view(str(tmp_path / "nowhere"))[2]
-    assert train_options.run_dir(str(runs), "x") == runs / "x"

@@ -43,7 +43,7 @@ def test_create_with_all_options_writes_a_loadable_file(client, webui):
     body = {"name": "fresh", "sizes": "768, 32", "layer_structure": "1, 1.5, 1", "activation": "relu",
             "weight_init": "XavierUniform", "layer_norm": True, "use_dropout": True,
             "dropout_structure": [0, 0.1, 0], "activate_output": False, "skip_connection": False,
-            "optional_info": "made by the API", "seed": 7, "file_format": "safetensors"}
+            "optional_info": "made by the API", "init_seed": 7, "file_format": "safetensors"}
     response = client.post(f"{BASE}/hypernetworks", json=body)
     assert response.status_code == 201, response.text
     created = response.json()

@@ -1,7 +1,9 @@
 """Job routes (preprocess, train, status, interrupt, runs, resume) through FastAPI's TestClient on the
 webui stand-in: real short training of its tiny ldm model with WebuiHost, on the Train tab's JobManager."""
+import os
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,7 +40,7 @@ def client(webui):
     webui.data = make_dataset(webui.tmp / "data")
     webui.log_root = webui.tmp / "textual_inversion" / "hypernet_ext"
     yield TestClient(app)
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     job_manager().interrupt()
     job_manager().wait(60)
 
@@ -94,7 +96,7 @@ def test_preprocess_runs_as_a_job(client, webui):
     ({"width": 100}, 400, "width must be a multiple of 8"),
     ({"height": 64.5}, 400, "height must be a whole number"),
     ({"captioners": ["nope"]}, 400, "captioner 'nope' is not available"),
-    ({"resize_mode": "squash"}, 400, "resize_mode 'squash' is not one of"),
+    ({"resize_mode": "squash"}, 400, "resize_mode must be one of crop, fit, stretch; got 'squash'"),
     ({"destination": None}, 422, ""),
 ])
 def test_preprocess_bad_options(client, webui, body, status, words):
@@ -109,7 +111,7 @@ def test_preprocess_bad_options(client, webui, body, status, words):
 @pytest.mark.parametrize("body, status, words", [
     ({"hypernetwork": "nope"}, 404, "No hypernetwork named 'nope'"),
     ({"data_dir": "/no/such/folder"}, 400, "does not exist"),
-    ({"steps": 2.5}, 400, "Steps must be a whole number"),
+    ({"steps": 2.5}, 400, "steps must be a whole number"),
     ({"optimizer": "NoSuchOptimizer"}, 400, "NoSuchOptimizer"),
     ({"precision": "fp8"}, 400, "precision must be one of"),
     ({"width": 100}, 400, "width=100 is not a training size"),
@@ -128,22 +130,22 @@ def test_train_status_runs_and_exact_resume(client, webui, one_thread):
     assert response.status_code == 202, response.text
     started = response.json()
     assert started["kind"] == "training" and started["description"] == "Training style"
-    assert f"checkpoints, previews and loss.csv go to {webui.log_root / 'style'}" in started["started"]
+    assert f"checkpoints, previews and loss.csv go to {webui.log_root / 'style'}{os.sep}" in started["started"]
     status = wait_done(client)
     assert status["state"] == "finished", status
     assert (status["step"], status["total"], status["fraction"]) == (4, 4, 1.0)
     assert isinstance(status["loss"], float) and status["lr"] == pytest.approx(1e-3) and status["rate"] > 0
     assert status["eta"] == 0 and status["error"] is None and "Training finished at step 4" in status["message"]
-    checkpoints = webui.log_root / "style" / "hypernetworks"
+    [run] = client.get(f"{BASE}/runs").json()  # default log root: the Train panel's
+    checkpoints = Path(run["run"]) / "hypernetworks"
     assert status["result"] == status["checkpoint"] == str(checkpoints / "style-4.pt")
     assert status["preview"].endswith("style-4.png")
-    [run] = client.get(f"{BASE}/runs").json()  # default log root: the Train panel's
-    assert run["run"] == str(webui.log_root / "style") and run["name"] == "style"
+    assert Path(run["run"]).parent == webui.log_root / "style" and run["name"].startswith("style/")
     assert [c["step"] for c in run["checkpoints"]] == [2, 4]
     assert all(c["resumable"] and c["has_optimizer"] and c["optimizer_matches"] and c["optimizer"] == "AdamW"
                and isinstance(c["loss"], float) for c in run["checkpoints"])
     straight = state(checkpoints / "style-4.pt")
-    response = client.post(f"{BASE}/resume", json={"run": "style", "step": 2})
+    response = client.post(f"{BASE}/resume", json={"run": run["name"], "step": 2})
     assert response.status_code == 202, response.text
     resumed = response.json()
     assert resumed["description"] == "Resuming style-2" and resumed["resumed_from"]["step"] == 2
@@ -154,7 +156,7 @@ def test_train_status_runs_and_exact_resume(client, webui, one_thread):
 
 
 def test_busy_interrupt_checkpoint_and_resume_from_it(client, webui):
-    from hypernet_ext.webui.panels.train_tabs import job_manager
+    from hypernet_ext.webui.context import job_manager
     assert train(client, webui, steps=5000, save_every=0, preview_every=0).status_code == 202
     assert job_manager().current.kind == "training"  # the Train tab's own job runner
     running = wait_step(client, 1)
@@ -204,21 +206,23 @@ def test_resume_errors(client, webui):
 def test_request_models_cover_every_option():
     from dataclasses import fields
     from hypernet_ext.preprocess import PreprocessOptions
-    from hypernet_ext.ui.train_options import FIELDS
+    from hypernet_ext.service import TRAIN_INPUTS, train_option_names
     from hypernet_ext.webui.api.jobs import PreprocessRequest, TrainRequest
     assert set(PreprocessRequest.__fields__) == {f.name for f in fields(PreprocessOptions)}
-    assert set(TrainRequest.__fields__) == set(FIELDS) - {"preview_from_txt2img"}
+    assert set(TrainRequest.__fields__) == set(TRAIN_INPUTS) | set(train_option_names())
     assert PreprocessRequest.__fields__["width"].default == 512
 
 
 def test_omitted_train_fields_take_the_train_panels_initial_values(client):
     gradio = pytest.importorskip("gradio")
     from hypernet_ext.ui import train_panel
-    from hypernet_ext.ui.train_options import FIELDS, default_values
-    from hypernet_ext.webui.panels.train_tabs import webui_context
+    from hypernet_ext.service import training_defaults
+    from hypernet_ext.ui.train_panel import FIELDS
+    from hypernet_ext.webui.context import webui_context
     ctx = webui_context()
     with gradio.Blocks():
         components = train_panel.build(ctx)
-    defaults = default_values(ctx)
+    defaults = {k: v for k, v in training_defaults(ctx).items()}
+    defaults.update(optimizer_args="", loss_guard_threshold=0, preview_from_txt2img=False)
     panel = {name: components[name].value for name in FIELDS if name not in ("hypernetwork", "data_dir")}
     assert panel == {name: defaults[name] for name in panel}

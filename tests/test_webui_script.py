@@ -64,11 +64,11 @@ def test_extra_folders_split_on_lines_and_semicolons(webui):
     assert settings.split_folders(r"C:\hn\a; D:\b") == [r"C:\hn\a", r"D:\b"]
 
 
-def test_every_setting_has_a_tooltip():
-    from hypernet_ext.webui.settings import SETTINGS
+def test_every_general_setting_has_a_tooltip():
+    from hypernet_ext.webui.settings import GENERAL_SETTINGS
     js = (REPO / "javascript" / "hypernet_ext_hints.js").read_text(encoding="utf-8")
     keys = set(re.findall(r'^\s*"([^"]+)":', js, re.MULTILINE))
-    assert keys == {setting.label for setting in SETTINGS}
+    assert keys == {setting.label for setting in GENERAL_SETTINGS}
 
 
 def _load_install(monkeypatch):

@@ -1,4 +1,4 @@
-"""Image preprocessing: turn a folder of raw images into a training set (issue 4)."""
+"""Image preprocessing: turn a folder of raw images into a training set."""
 from .captioners import (REGISTRY, Captioner, CaptionerRegistry, CaptionerUnavailableError, FilenameCaptioner,
                          default_registry)
 from .focal import face_detector_available

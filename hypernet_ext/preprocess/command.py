@@ -3,71 +3,28 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 
 from ..errors import HypernetError
+from ..option_cli import add_option_flags, defaults_with, given_values
 from ..progress import terminal_progress
-from .autosize import OBJECTIVES
-from .captioners import CAPTION_ACTIONS, REGISTRY
-from .options import EXISTING_ACTIONS, FLIP_DIRECTIONS, SMALL_IMAGE_ACTIONS, PreprocessOptions
+from .options import PreprocessOptions
 from .pipeline import preprocess
-from .resize import RESIZE_MODES
 
-_DEFAULTS = {f.name: f.default for f in fields(PreprocessOptions) if f.name not in ("source", "destination")}
+GROUP_TITLES = {"size": "size", "captions": "captions", "flip": "flipped copies", "split": "split oversized images",
+                "focal": "focal point crop", "auto_size": "auto-sized crop", "input": "input"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """SRC and DST, then one flag per PreprocessOptions field."""
-    d = _DEFAULTS
+    """SRC and DST, then one generated flag per declared PreprocessOptions option."""
     parser.add_argument("source", metavar="SRC", help="folder of raw images")
     parser.add_argument("destination", metavar="DST", help="output folder (created; must not be inside SRC)")
-    size = parser.add_argument_group("size")
-    size.add_argument("--width", type=int, default=d["width"], help="output width (default %(default)s)")
-    size.add_argument("--height", type=int, default=d["height"], help="output height (default %(default)s)")
-    size.add_argument("--resize-mode", choices=RESIZE_MODES, default=d["resize_mode"],
-                      help="crop to fill, fit with padding, or stretch (default %(default)s)")
-    size.add_argument("--fit-background", default=d["fit_background"],
-                      help="padding for --resize-mode fit: 'edge' or a colour such as white or '#202020'")
-    size.add_argument("--keep-original-size", action="store_true", help="save images unresized")
-    size.add_argument("--small-images", choices=SMALL_IMAGE_ACTIONS, default=d["small_images"],
-                      help="images smaller than the output: upscale or skip (default %(default)s)")
-    size.add_argument("--max-pixels", type=int, default=d["max_pixels"],
-                      help="refuse images with more pixels than this (default %(default)s)")
-    cap = parser.add_argument_group("captions")
-    cap.add_argument("--caption-action", choices=CAPTION_ACTIONS, default=d["caption_action"],
-                     help="existing SRC/<name>.txt: ignore, copy, prepend or append (default %(default)s)")
-    cap.add_argument("--captioner", dest="captioners", action="append", default=[],
-                     help=f"caption with this captioner (repeatable); here: {', '.join(REGISTRY.names())}")
-    cap.add_argument("--caption-separator", default=d["caption_separator"])
-    ops = parser.add_argument_group("operations")
-    ops.add_argument("--flip", action="store_true", help="also save flipped copies")
-    ops.add_argument("--flip-direction", choices=FLIP_DIRECTIONS, default=d["flip_direction"])
-    ops.add_argument("--split", action="store_true", help="split oversized images into overlapping tiles")
-    ops.add_argument("--split-threshold", type=float, default=d["split_threshold"])
-    ops.add_argument("--split-overlap", type=float, default=d["split_overlap"])
-    ops.add_argument("--focal-crop", action="store_true", help="crop around the focal point")
-    ops.add_argument("--focal-face-weight", type=float, default=d["focal_face_weight"])
-    ops.add_argument("--focal-entropy-weight", type=float, default=d["focal_entropy_weight"])
-    ops.add_argument("--focal-edges-weight", type=float, default=d["focal_edges_weight"])
-    ops.add_argument("--focal-debug", action="store_true", help="save debug images in DST/focal-debug")
-    ops.add_argument("--auto-size", action="store_true", help="auto-sized crop")
-    ops.add_argument("--auto-min-size", type=int, default=d["auto_min_size"])
-    ops.add_argument("--auto-max-size", type=int, default=d["auto_max_size"])
-    ops.add_argument("--auto-min-area", type=int, default=d["auto_min_area"])
-    ops.add_argument("--auto-max-area", type=int, default=d["auto_max_area"])
-    ops.add_argument("--auto-objective", choices=OBJECTIVES, default=d["auto_objective"])
-    ops.add_argument("--auto-threshold", type=float, default=d["auto_threshold"])
-    inp = parser.add_argument_group("input")
-    inp.add_argument("--keep-alpha", action="store_true", help="keep transparency (alpha as loss weight)")
-    inp.add_argument("--background", default="white", help="colour transparent pixels are composited on")
-    inp.add_argument("--existing", choices=EXISTING_ACTIONS, default=d["existing"],
-                     help="outputs already in DST: skip or replace (default %(default)s)")
-    inp.add_argument("--recursive", action="store_true", help="include images in sub-folders of SRC")
+    add_option_flags(parser, PreprocessOptions, GROUP_TITLES)
 
 
 def options_from_args(args: argparse.Namespace) -> PreprocessOptions:
-    names = [f.name for f in fields(PreprocessOptions)]
-    return PreprocessOptions(**{n: getattr(args, n) for n in names if hasattr(args, n)})
+    """PreprocessOptions from the flags given, the declared defaults for the rest."""
+    return PreprocessOptions(args.source, args.destination,
+                             **defaults_with(PreprocessOptions, given_values(args, PreprocessOptions)))
 
 
 def run(args: argparse.Namespace) -> int:

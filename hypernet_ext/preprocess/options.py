@@ -1,15 +1,15 @@
 """Every preprocessing option, with defaults from the webui and validation with fix-it messages."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
 from ..errors import InvalidOptionError
-from ..images import DEFAULT_MAX_PIXELS, parse_color
+from ..images import DEFAULT_MAX_PIXELS, RESIZE_MODES, parse_color
+from ..option_spec import option
 from .autosize import OBJECTIVES
-from .captioners import CAPTION_ACTIONS
-from .resize import RESIZE_MODES
+from .captioners import CAPTION_ACTIONS, REGISTRY
 
 FLIP_DIRECTIONS = ("horizontal", "vertical", "both")
 SMALL_IMAGE_ACTIONS = ("upscale", "skip")
@@ -25,37 +25,75 @@ class PreprocessOptions:
 
     source: Union[str, Path]
     destination: Union[str, Path]
-    width: int = 512
-    height: int = 512
-    resize_mode: str = "crop"                 # crop (to fill) | fit (with padding) | stretch
-    fit_background: Color = "edge"            # padding for "fit": a colour, or "edge" (repeat border pixels)
-    keep_original_size: bool = False          # save the image unresized when no other operation applies
-    caption_action: str = "ignore"            # existing <stem>.txt: ignore | copy | prepend | append
-    captioners: list[str] = field(default_factory=list)   # registry names, e.g. ["filename"], ["blip", "deepdanbooru"]
-    caption_separator: str = ", "
-    flip: bool = False
-    flip_direction: str = "horizontal"        # horizontal | vertical | both
-    split: bool = False
-    split_threshold: float = 0.5
-    split_overlap: float = 0.2
-    focal_crop: bool = False
-    focal_face_weight: float = 0.9
-    focal_entropy_weight: float = 0.15
-    focal_edges_weight: float = 0.5
-    focal_debug: bool = False
-    auto_size: bool = False
-    auto_min_size: int = 384
-    auto_max_size: int = 768
-    auto_min_area: int = 64 * 64
-    auto_max_area: int = 640 * 640
-    auto_objective: str = "Maximize area"     # Maximize area | Minimize error
-    auto_threshold: float = 0.1
-    keep_alpha: bool = False                  # keep transparency (alpha as loss weight), else composite
-    background: Color = (255, 255, 255)       # what transparent pixels are composited on
-    small_images: str = "upscale"             # images that would need enlarging: upscale | skip
-    existing: str = "skip"                    # outputs already in the destination: skip | replace
-    recursive: bool = False
-    max_pixels: int = DEFAULT_MAX_PIXELS      # refuse images with more pixels than this
+    width: int = option(512, help="output width in pixels", label="Output width", group="size",
+                        minimum=MIN_SIDE, maximum=MAX_SIDE, step=SIDE_STEP)
+    height: int = option(512, help="output height in pixels", label="Output height", group="size",
+                         minimum=MIN_SIDE, maximum=MAX_SIDE, step=SIDE_STEP)
+    resize_mode: str = option("crop", help="crop to fill, fit with padding, or stretch", label="Resize mode",
+                              group="size", choices=RESIZE_MODES)
+    fit_background: Color = option("edge", help="padding for resize mode fit: 'edge' (repeat the border pixels) "
+                                   "or a colour such as white or '#202020'",
+                                   label="Padding for fit ('edge' or a colour)", group="size", metavar="COLOUR")
+    small_images: str = option("upscale", help="images smaller than the output: upscale or skip",
+                               label="Images smaller than the output", group="size", choices=SMALL_IMAGE_ACTIONS)
+    keep_original_size: bool = option(False, help="save images unresized when no other operation applies",
+                                      label="Keep original size", group="size")
+    captioners: list[str] = option(help="caption with these captioners (on the CLI one per flag), e.g. filename, "
+                                   "blip, deepdanbooru", flag="--captioner", label="Captioners", group="captions",
+                                   default_factory=list, metavar="NAME", suggest=lambda: REGISTRY.names())
+    caption_action: str = option("ignore", help="an existing caption file <image>.txt: ignore, copy, prepend or "
+                                 "append it", label="Existing caption file", group="captions",
+                                 choices=CAPTION_ACTIONS)
+    caption_separator: str = option(", ", help="text between the parts of a caption", label="Caption separator",
+                                    group="captions", metavar="TEXT")
+    flip: bool = option(False, help="also save flipped copies", label="Create flipped copies", group="flip")
+    flip_direction: str = option("horizontal", help="direction of the flipped copies", label="Flip direction",
+                                 group="flip", choices=FLIP_DIRECTIONS)
+    split: bool = option(False, help="split oversized images into overlapping tiles",
+                         label="Split oversized images", group="split")
+    split_threshold: float = option(0.5, help="how much larger than the output an image must be to be split",
+                                    label="Split image threshold", group="split", minimum=0.0, maximum=1.0,
+                                    step=0.05)
+    split_overlap: float = option(0.2, help="overlap of neighbouring tiles", label="Split image overlap ratio",
+                                  group="split", minimum=0.0, maximum=0.9, step=0.05)
+    focal_crop: bool = option(False, help="crop around the focal point (faces, detail, edges)",
+                              label="Auto focal point crop", group="focal")
+    focal_face_weight: float = option(0.9, help="weight of faces when finding the focal point",
+                                      label="Focal point face weight", group="focal", minimum=0.0, maximum=1.0,
+                                      step=0.05)
+    focal_entropy_weight: float = option(0.15, help="weight of detail (entropy) when finding the focal point",
+                                         label="Focal point entropy weight", group="focal", minimum=0.0,
+                                         maximum=1.0, step=0.05)
+    focal_edges_weight: float = option(0.5, help="weight of edges when finding the focal point",
+                                       label="Focal point edges weight", group="focal", minimum=0.0, maximum=1.0,
+                                       step=0.05)
+    focal_debug: bool = option(False, help="save debug images in <destination>/focal-debug",
+                               label="Create debug image", group="focal")
+    auto_size: bool = option(False, help="crop each image at the size that best fits the limits below",
+                             label="Auto-sized crop", group="auto_size")
+    auto_min_size: int = option(384, help="smallest side of an auto-sized crop", label="Minimum dimension",
+                                group="auto_size", minimum=MIN_SIDE, maximum=MAX_SIDE, step=SIDE_STEP)
+    auto_max_size: int = option(768, help="largest side of an auto-sized crop", label="Maximum dimension",
+                                group="auto_size", minimum=MIN_SIDE, maximum=MAX_SIDE, step=SIDE_STEP)
+    auto_min_area: int = option(64 * 64, help="smallest area of an auto-sized crop, in pixels",
+                                label="Minimum area", group="auto_size", minimum=1)
+    auto_max_area: int = option(640 * 640, help="largest area of an auto-sized crop, in pixels",
+                                label="Maximum area", group="auto_size", minimum=1)
+    auto_objective: str = option("Maximize area", help="what the auto-sized crop optimises",
+                                 label="Resizing objective", group="auto_size", choices=OBJECTIVES)
+    auto_threshold: float = option(0.1, help="largest aspect-ratio error accepted by the auto-sized crop",
+                                   label="Error threshold", group="auto_size", minimum=0.0, maximum=1.0, step=0.01)
+    keep_alpha: bool = option(False, help="keep transparency (used as loss weight), else composite it",
+                              label="Keep transparency", group="input")
+    background: Color = option("white", help="colour transparent pixels are composited on: a name, '#rrggbb' or "
+                               "'r,g,b'", label="Background for transparent pixels", group="input",
+                               metavar="COLOUR")
+    existing: str = option("skip", help="outputs already in the destination: skip or replace",
+                           label="Outputs that already exist", group="input", choices=EXISTING_ACTIONS)
+    recursive: bool = option(False, help="include images in sub-folders of the source",
+                             label="Include sub-folders", group="input")
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, help="refuse images with more pixels than this",
+                             label="Largest image (pixels)", group="input", minimum=1)
 
     def validate(self) -> None:
         """Raise InvalidOptionError naming the first bad option and how to fix it."""
@@ -66,6 +104,9 @@ class PreprocessOptions:
         _one_of("resize_mode", self.resize_mode, RESIZE_MODES)
         if not (isinstance(self.fit_background, str) and self.fit_background.lower() == "edge"):
             _color("fit_background", self.fit_background)
+        if isinstance(self.background, str) and "," in self.background:
+            self.background = tuple(part.strip() for part in self.background.split(","))
+            self.background = tuple(int(p) if p.isdigit() else p for p in self.background)
         _color("background", self.background)
         _one_of("caption_action", self.caption_action, CAPTION_ACTIONS)
         if isinstance(self.captioners, str):

@@ -5,9 +5,7 @@ from typing import Sequence, Union
 
 from PIL import Image
 
-from ..images import parse_color
-
-RESIZE_MODES = ("crop", "fit", "stretch")
+from ..images import RESIZE_MODES, parse_color
 Fill = Union[str, Sequence[int]]  # a colour, or "edge" to extend the border pixels like the webui
 RESAMPLE = Image.Resampling.LANCZOS
 

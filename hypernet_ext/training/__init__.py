@@ -1,4 +1,4 @@
-"""Hypernetwork training (issue 3): host seam, dataset, schedule, optimizer, checkpoints and the loop.
+"""Hypernetwork training: host seam, dataset, schedule, optimizer, checkpoints and the loop.
 
 Kept free of imports so `hypernet_ext.training.<module>` loads only what it needs.
 """

@@ -6,15 +6,21 @@ Exit codes: 0 trained (or the schedule ended), 1 failure or divergence (message 
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
+from pathlib import Path
+from typing import Optional
 
 from ..errors import InvalidOptionError
 from ..model_arguments import add_model_options, load_host_from_args
-from .low_vram import UNET_WEIGHT_DTYPES
+from ..option_cli import add_option_flags, defaults_with, given_values
+from ..option_spec import parse_keyword_text
 from ..progress import terminal_progress
-from .optim import DEFAULT_OPTIMIZER
-from .options import DEFAULT_LEARNING_RATE, LR_SCHEDULERS, PRECISIONS, TrainingOptions
+from ..storage import read_header
+from .data_options import DataOptions
+from .options import PreviewOptions, TrainingOptions
+from .stop_reason import StopReason
+from .run_folder import CHECKPOINT_FOLDER, SETTINGS_GLOB, latest_settings, new_run_dir, saved_option_values
+from .trainer import train_hypernetwork
 
 EXIT_INTERRUPTED = 130
 
@@ -23,63 +29,30 @@ class UsageError(InvalidOptionError):
     """A command-line value that cannot be parsed (exit 2)."""
 
 
+GROUP_TITLES = {"run": "training", "optimization": "optimization", "data": "data", "outputs": "outputs",
+                "preview": "preview images"}
+OPTION_CLASSES = (TrainingOptions, DataOptions, PreviewOptions)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every `train` flag."""
-    req = parser.add_argument_group("required")
+    """The run's inputs, then one generated flag per declared training, data and preview option."""
+    req = parser.add_argument_group("inputs")
     req.add_argument("--model", required=True, help="'tiny' (built-in toy model) or an SD1/SD2 checkpoint file")
-    req.add_argument("--hypernetwork", required=True, metavar="FILE", help="hypernetwork to train (.pt/.safetensors)")
-    req.add_argument("--data", required=True, metavar="DIR", help="folder of training images (+ .txt captions)")
-    req.add_argument("--log-dir", required=True, metavar="DIR", help="checkpoints, previews, loss CSV/PNG, settings")
-    req.add_argument("--steps", required=True, type=int, metavar="N", help="train until the hypernetwork is at step N")
-    opt = parser.add_argument_group("optimization")
-    opt.add_argument("--lr", default=DEFAULT_LEARNING_RATE, metavar="SCHEDULE",
-                     help="learning rate or webui schedule, e.g. '5e-5:100, 5e-6:1500, 5e-7' (default %(default)s)")
-    opt.add_argument("--lr-scheduler", choices=LR_SCHEDULERS, default="schedule",
-                     help="'cosine': cosine annealing with warm restarts peaking at the first --lr value")
-    opt.add_argument("--cosine-cycle-steps", type=int, default=64, metavar="N")
-    opt.add_argument("--cosine-cycle-mult", type=float, default=1.0, metavar="X")
-    opt.add_argument("--cosine-warmup", type=int, default=5, metavar="N")
-    opt.add_argument("--cosine-min-lr", type=float, default=6e-7, metavar="LR")
-    opt.add_argument("--cosine-gamma", type=float, default=1.0, metavar="X", help="peak decay per cycle")
-    opt.add_argument("--optimizer", default=DEFAULT_OPTIMIZER, help="AdamW (default), Adam, SGD, any torch.optim "
-                     "name, Lion, DAdaptAdam(W), Prodigy")
-    opt.add_argument("--optimizer-arg", action="append", default=[], metavar="KEY=VALUE",
-                     help="extra optimizer argument, e.g. weight_decay=0.0 or betas=(0.9,0.99); repeatable")
-    opt.add_argument("--clip", metavar="norm:V|value:V", help="gradient clipping; V may be a schedule")
-    opt.add_argument("--batch-size", type=int, default=1, metavar="B")
-    opt.add_argument("--grad-accum", type=int, default=1, metavar="K")
-    opt.add_argument("--precision", choices=PRECISIONS, default="fp32")
-    opt.add_argument("--gradient-checkpointing", action="store_true", help="save memory, cost ~1 extra forward")
-    opt.add_argument("--seed", type=int, default=0, metavar="S")
-    opt.add_argument("--resume", action="store_true", help="continue exactly from FILE and its .optim sidecar")
-    data = parser.add_argument_group("data")
-    data.add_argument("--template", default="style_filewords", metavar="FILE", help="built-in name or .txt path")
-    size = data.add_mutually_exclusive_group()
-    size.add_argument("--size", metavar="WxH", help="training size (default 512x512; 64x64 for --model tiny)")
-    size.add_argument("--buckets", action="store_true", help="aspect-ratio buckets of about 512x512 pixels (64x64 for tiny) instead of one size")
-    data.add_argument("--resize", choices=("crop", "stretch", "fit"), default="crop")
-    data.add_argument("--shuffle-tags", action="store_true")
-    data.add_argument("--keep-first-tags", type=int, default=0, metavar="N")
-    data.add_argument("--tag-dropout", type=float, default=0.0, metavar="P")
-    data.add_argument("--latent-sampling", choices=("once", "deterministic", "random"), default="once")
-    data.add_argument("--flip", action="store_true", help="random horizontal flips")
-    data.add_argument("--alpha-weight", action="store_true", help="use PNG alpha as loss weight")
-    data.add_argument("--recursive", action="store_true", help="also read images in sub-folders")
-    _add_low_vram_arguments(parser)
-    out = parser.add_argument_group("outputs")
-    out.add_argument("--save-every", type=int, default=500, metavar="N")
-    out.add_argument("--preview-every", type=int, default=500, metavar="N")
-    out.add_argument("--preview-prompt", metavar="TEXT", help="default: the first caption of the batch")
-    out.add_argument("--preview-negative", default="", metavar="TEXT")
-    out.add_argument("--preview-steps", type=int, default=20, metavar="N")
-    out.add_argument("--preview-seed", type=int, default=None, metavar="S", help="default: --seed")
-    out.add_argument("--csv-every", type=int, default=1, metavar="N")
-    out.add_argument("--tensorboard", action="store_true")
-    out.add_argument("--save-to-source", action="store_true",
-                     help="when training ends normally, also write the result over FILE (the webui always did)")
-    out.add_argument("--loss-guard", type=float, default=None, metavar="LOSS",
-                     help="stop when the loss stays above LOSS (0.3 suits SD models); NaN/inf always stops")
-    out.add_argument("--loss-guard-steps", type=int, default=20, metavar="N")
+    req.add_argument("--hypernetwork", metavar="FILE", help="hypernetwork to train (.pt/.safetensors)")
+    req.add_argument("--data", metavar="DIR", help="folder of training images (+ .txt captions); when resuming, "
+                     "default: the run's")
+    req.add_argument("--log-dir", metavar="DIR", help="root of the training runs: each new run writes checkpoints, "
+                     "previews, loss.csv/png and settings to DIR/<name>/<start time>")
+    req.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                     help="continue exactly from CHECKPOINT (or --hypernetwork FILE) and its .optim sidecar, in its "
+                     "run folder, with the run's saved options unless flags here change them")
+    shorthands = parser.add_argument_group("shorthands")
+    shorthands.add_argument("--size", metavar="WxH", help="training size, sets --width and --height (default "
+                            "512x512; 64x64 for --model tiny)")
+    shorthands.add_argument("--clip", metavar="norm:V|value:V", help="gradient clipping, sets --grad-clip and "
+                            "--grad-clip-value; V may be a schedule")
+    for cls in OPTION_CLASSES:
+        add_option_flags(parser, cls, GROUP_TITLES)
     add_model_options(parser)
 
 
@@ -91,9 +64,7 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"--size {text!r} is not WIDTHxHEIGHT, e.g. 512x512.") from None
 
 
-def parse_clip(text: str | None) -> tuple[str, str]:
-    if not text:
-        return "none", "0.1"
+def parse_clip(text: str) -> tuple[str, str]:
     mode, _, value = text.partition(":")
     if mode not in ("norm", "value") or not value.strip():
         raise UsageError(f"--clip {text!r} must be 'norm:V' or 'value:V', e.g. norm:1.0 or value:0.1.")
@@ -101,83 +72,80 @@ def parse_clip(text: str | None) -> tuple[str, str]:
 
 
 def parse_optimizer_args(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise UsageError(f"--optimizer-arg {item!r} must be KEY=VALUE, e.g. weight_decay=0.0.")
-        try:
-            out[key.strip()] = ast.literal_eval(raw.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = raw.strip()
-    return out
+    """['weight_decay=0.0', 'betas=(0.9,0.99)'] -> keyword arguments (values as Python literals when they parse)."""
+    return parse_keyword_text("; ".join(items), "--optimizer-arg")
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    """Every option typed on the command line (shorthands expanded), by option name."""
+    given: dict = {}
+    for cls in OPTION_CLASSES:
+        given.update(given_values(args, cls))
+    if getattr(args, "size", None):
+        given["width"], given["height"] = parse_size(args.size)
+    if getattr(args, "clip", None):
+        given["grad_clip"], given["grad_clip_value"] = parse_clip(args.clip)
+    return given
+
+
+def model_defaults(model: str) -> dict:
+    """Defaults that depend on the model: the tiny model trains at 64x64."""
+    return {"width": 64, "height": 64} if model == "tiny" else {}
 
 
 def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> TrainingOptions:
-    from .data import DataOptions
-    from .host import PreviewParams
-    default_size = "64x64" if args.model == "tiny" else "512x512"
-    width, height = parse_size(args.size or default_size)
-    data = DataOptions(args.data, hypernetwork_name, template=args.template, width=width, height=height,
-                       resize=args.resize, buckets=args.buckets, batch_size=args.batch_size,
-                       shuffle_tags=args.shuffle_tags, keep_first_tags=args.keep_first_tags,
-                       tag_dropout=args.tag_dropout, flip=args.flip, latent_sampling=args.latent_sampling,
-                       use_alpha_weight=args.alpha_weight, seed=args.seed, recursive=args.recursive)
-    clip_mode, clip_value = parse_clip(args.clip)
-    preview = None
-    if args.preview_prompt is not None:
-        preview = PreviewParams(args.preview_prompt, args.preview_negative, steps=args.preview_steps,
-                                seed=args.seed if args.preview_seed is None else args.preview_seed,
-                                width=width, height=height)
-    return TrainingOptions(
-        hypernetwork=args.hypernetwork, log_dir=args.log_dir, steps=args.steps, data=data, learning_rate=args.lr,
-        lr_scheduler=args.lr_scheduler, cosine_cycle_steps=args.cosine_cycle_steps,
-        cosine_cycle_mult=args.cosine_cycle_mult, cosine_warmup=args.cosine_warmup,
-        cosine_min_lr=args.cosine_min_lr, cosine_gamma=args.cosine_gamma, grad_clip=clip_mode,
-        grad_clip_value=clip_value, optimizer=args.optimizer, optimizer_args=parse_optimizer_args(args.optimizer_arg),
-        grad_accum=args.grad_accum, precision=args.precision, gradient_checkpointing=args.gradient_checkpointing,
-        save_every=args.save_every, preview_every=args.preview_every, preview=preview, resume=args.resume,
-        save_final_to_source=args.save_to_source, loss_guard_threshold=args.loss_guard,
-        loss_guard_steps=args.loss_guard_steps, csv_every=args.csv_every, tensorboard=args.tensorboard,
-        **_low_vram_options(args))
+    """TrainingOptions from the flags given, else a resumed run's saved options, else the defaults.
+
+    A new run gets a folder of its own under --log-dir; a resumed one continues in its run folder.
+    """
+    hypernetwork = args.resume if isinstance(args.resume, str) else args.hypernetwork
+    if not hypernetwork:
+        raise UsageError("Give --hypernetwork FILE (or --resume CHECKPOINT).")
+    run, saved, saved_data = _resumed_run(hypernetwork) if args.resume else (None, {}, {})
+    data_dir = args.data or saved_data.get("data_dir")
+    if not data_dir:
+        raise UsageError("Give --data DIR, the folder of training images.")
+    if run is None and not args.log_dir:
+        raise UsageError("Give --log-dir DIR, the folder that holds the training runs.")
+    layers = (model_defaults(args.model), saved, given_options(args))
+    data = DataOptions(data_dir, hypernetwork_name, **defaults_with(DataOptions, *layers))
+    preview = PreviewOptions(**defaults_with(PreviewOptions, *layers))
+    log_dir = run if run is not None else new_run_dir(args.log_dir, hypernetwork_name)
+    return TrainingOptions(hypernetwork=hypernetwork, log_dir=str(log_dir), data=data, resume=bool(args.resume),
+                           preview=preview.params(data.width, data.height, data.seed),
+                           **defaults_with(TrainingOptions, *layers))
+
+
+def _resumed_run(checkpoint: str) -> tuple[Optional[Path], dict, dict]:
+    """(run folder, saved option values, saved data inputs) of a checkpoint; (None, {}, {}) outside a run."""
+    path = Path(checkpoint).expanduser()
+    if path.parent.name != CHECKPOINT_FOLDER or not any(path.parent.parent.glob(SETTINGS_GLOB)):
+        return None, {}, {}
+    settings = latest_settings(path.parent.parent)
+    return path.parent.parent, saved_option_values(settings), (settings.get("options") or {}).get("data") or {}
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, load the model, train. Raises InvalidOptionError (exit 2) / HypernetError (exit 1)."""
-    from ..storage import read_header
-    header = read_header(args.hypernetwork) if _is_file(args.hypernetwork) else {"name": "hypernetwork"}
+    file = args.resume if isinstance(args.resume, str) else args.hypernetwork
+    header = read_header(file) if _is_file(file) else {"name": "hypernetwork"}
     options = options_from_args(args, header["name"]).validate()
+    print(f"Loading model {args.model} ...", file=sys.stderr)
     from .distributed import init_process_group, launched_ranks, train_distributed
+    from .low_vram import UNET_WEIGHT_DTYPES
     ranks = launched_ranks()  # torchrun --nproc_per_node N: data-parallel ranks
     if ranks is not None:
         args.device = init_process_group(ranks, args.device)
-    print(f"Loading model {args.model} ...", file=sys.stderr)
     host = load_host_from_args(args, dtype=UNET_WEIGHT_DTYPES[options.unet_weights])
     progress = terminal_progress(options.steps, "Training") if ranks is None or ranks.is_main else None
     result = train_distributed(host, options, progress, ranks)
-    stream = sys.stdout if result.stopped in ("finished", "schedule-finished") else sys.stderr
-    print(result.message, file=stream)
-    if result.stopped == "interrupted":
+    stopped = StopReason(result.stopped)
+    print(result.message, file=sys.stdout if stopped.succeeded else sys.stderr)
+    if stopped is StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
-    return 1 if result.stopped == "diverged" else 0
+    return 1 if stopped is StopReason.DIVERGED else 0
 
 
-# -- low-VRAM flags, wired by hand until the CLI is generated from the option declarations --------
-def _add_low_vram_arguments(parser: argparse.ArgumentParser) -> None:
-    memory = parser.add_argument_group("memory")
-    memory.add_argument("--offload-encoders", action="store_true",
-                        help="move the VAE and text encoder off the GPU once latents and captions are cached "
-                             "(back for previews)")
-    memory.add_argument("--unet-weights", choices=tuple(UNET_WEIGHT_DTYPES), default="fp32",
-                        help="dtype of the frozen UNet's weights; fp16/bf16 halve its memory (default fp32)")
-
-
-def _low_vram_options(args: argparse.Namespace) -> dict:
-    return {"offload_encoders": bool(getattr(args, "offload_encoders", False)),
-            "unet_weights": getattr(args, "unet_weights", "fp32")}
-
-
-def _is_file(path: str) -> bool:
-    from pathlib import Path
+def _is_file(path: Optional[str]) -> bool:
     return bool(path) and Path(path).is_file()
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import InvalidOptionError
-from .captions import compile_word_regex, load_template
-from .sizing import RESIZE_MODES
+from ..images import RESIZE_MODES
+from ..option_spec import option
+from .captions import builtin_templates, compile_word_regex, load_template
 
 LATENT_SAMPLING = ("once", "deterministic", "random")
 MIN_SIDE, MAX_SIDE = 64, 4096
@@ -28,22 +29,40 @@ class DataOptions:
 
     data_dir: str
     name: str
-    template: Union[str, list[str]] = "style_filewords"
-    width: int = 512
-    height: int = 512
-    resize: str = "crop"
-    buckets: bool = False
-    batch_size: int = 1
-    shuffle_tags: bool = False
-    keep_first_tags: int = 0
-    tag_dropout: float = 0.0
-    flip: bool = False
-    latent_sampling: str = "once"
-    use_alpha_weight: bool = False
-    seed: int = 0
-    filename_word_regex: str = ""
-    filename_join_string: str = " "
-    recursive: bool = False
+    template: Union[str, list[str]] = option("style_filewords", help="prompt template: a built-in name or the path "
+                                             "of a .txt file", label="Prompt template", group="run",
+                                             suggest=builtin_templates, metavar="FILE")
+    width: int = option(512, help="training width in pixels, a multiple of 64 (64 for the tiny model)",
+                        label="Training width", group="run", minimum=MIN_SIDE, maximum=MAX_SIDE, step=64)
+    height: int = option(512, help="training height in pixels, a multiple of 64 (64 for the tiny model)",
+                         label="Training height", group="run", minimum=MIN_SIDE, maximum=MAX_SIDE, step=64)
+    batch_size: int = option(1, help="images per batch", label="Batch size", group="run", minimum=1, metavar="B")
+    seed: int = option(0, help="seed of everything random in training (order, noise, timesteps, flips)",
+                       label="Training seed", group="run", metavar="S")
+    resize: str = option("crop", help="crop: cover and centre-crop; stretch: the webui's resize, aspect not kept; "
+                         "fit: letterbox (padding not trained with alpha weights)", label="Resize images",
+                         group="data", choices=RESIZE_MODES)
+    buckets: bool = option(False, help="aspect-ratio buckets of about width x height pixels instead of one size",
+                           label="Aspect-ratio buckets", group="data")
+    flip: bool = option(False, help="random horizontal flips", label="Random horizontal flips", group="data")
+    recursive: bool = option(False, help="also read images in sub-folders", label="Include dataset sub-folders",
+                             group="data")
+    use_alpha_weight: bool = option(False, help="use the PNG alpha channel as loss weight", flag="--alpha-weight",
+                                    label="Use PNG alpha channel as loss weight", group="data")
+    latent_sampling: str = option("once", help="once: one sample, kept; deterministic: the mean; random: a new "
+                                  "sample every step", label="Latent sampling method", group="data",
+                                  choices=LATENT_SAMPLING)
+    shuffle_tags: bool = option(False, help="shuffle the comma-separated tags of each caption",
+                                label="Shuffle tags", group="data")
+    keep_first_tags: int = option(0, help="this many leading tags are never shuffled or dropped",
+                                  label="Keep first N tags in place", group="data", minimum=0, metavar="N")
+    tag_dropout: float = option(0.0, help="probability of dropping each tag", label="Tag dropout", group="data",
+                                minimum=0.0, maximum=0.95, step=0.05, metavar="P")
+    filename_word_regex: str = option("", help="regex picking the words of a file name used as its caption "
+                                      "(empty: the whole name)", label="Filename word regex", group="data",
+                                      metavar="REGEX")
+    filename_join_string: str = option(" ", help="text joining the words the regex picked",
+                                       label="Filename join string", group="data", metavar="TEXT")
 
     def validate(self) -> None:
         """Raise InvalidOptionError naming the first bad option and how to fix it."""

@@ -2,7 +2,10 @@
 
 Training must resume exactly, so nothing in the data pipeline draws from a global RNG or depends on
 how many numbers were drawn before. Every decision (epoch order, template line, tag shuffle and
-dropout, flip, latent noise) gets its own stream from `keyed_rng(seed, PURPOSE, *keys)` (keys such as epoch or sample number).
+dropout, flip, latent noise, training noise, hypernetwork dropout) gets its own stream from
+`keyed_rng(seed, PURPOSE, *keys)` (keys such as epoch or sample number). Every purpose code is
+declared here, so no two decisions can share a stream by accident; changing one changes what a
+resumed run draws, so they never change.
 """
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ TAGS = 5
 FLIP = 6
 LATENT_NOISE = 7
 ONCE_NOISE = 8
+NOISE = 101      # the training loss: diffusion noise and timestep per sample
+DROPOUT = 102    # the hypernetwork's dropout per micro step
+STREAMS = {"ORDER": ORDER, "BATCH_ORDER": BATCH_ORDER, "PADDING": PADDING, "TEMPLATE_LINE": TEMPLATE_LINE, "TAGS": TAGS,
+           "FLIP": FLIP, "LATENT_NOISE": LATENT_NOISE, "ONCE_NOISE": ONCE_NOISE, "NOISE": NOISE, "DROPOUT": DROPOUT}
 
 _MASK64 = (1 << 64) - 1
 

@@ -13,10 +13,8 @@ from typing import Optional
 import torch
 
 from .host import add_noise, training_target
-from .keyed_rng import keyed_torch_generator
+from .keyed_rng import DROPOUT, NOISE, keyed_torch_generator
 
-NOISE = 101      # purpose codes, distinct from the data pipeline's (keyed_rng)
-DROPOUT = 102
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

@@ -1,12 +1,23 @@
-"""Loss curve as a Pillow image (no matplotlib): raw losses in light grey, a moving average on top."""
+"""The loss plot of a run (loss.png and the panels' live view), drawn with matplotlib.
+
+Labelled axes; the raw loss (faint), its moving average, the learning rate on a second axis, and the
+validation loss when there is one. Callers pass the whole run's history, so after a resume the
+plot shows every step, not just the resumed part.
+"""
 from __future__ import annotations
 
+import io
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
-from PIL import Image, ImageDraw, ImageFont
+import matplotlib
+from matplotlib.figure import Figure
+from PIL import Image
 
-_BG, _AXIS, _RAW, _AVG, _TEXT = (255, 255, 255), (90, 90, 90), (200, 200, 215), (200, 60, 40), (30, 30, 30)
+matplotlib.use("Agg", force=False)  # no display: draw into memory only
+
+RAW_COLOUR, AVERAGE_COLOUR, LR_COLOUR, VALIDATION_COLOUR = "#a8b4d8", "#c83c28", "#3a8a3a", "#6a3cc8"
+DPI = 100
 
 
 def moving_average(values: Sequence[float], window: int) -> list[float]:
@@ -20,51 +31,47 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
+def average_window(count: int) -> int:
+    """About 2% of the points, at least 5: the moving average is drawn only when it averages something."""
+    return max(5, count // 50)
+
+
 def render_loss_curve(steps: Sequence[int], losses: Sequence[float], title: str = "loss",
-                      size: tuple[int, int] = (800, 400)) -> Image.Image:
-    """Plot finite (step, loss) points; the window of the moving average is ~2% of the points."""
+                      size: tuple[int, int] = (800, 400), learning_rates: Optional[Sequence[float]] = None,
+                      validation: Optional[dict[int, float]] = None) -> Image.Image:
+    """The plot as a PIL image of `size` pixels; non-finite losses are left out (and said so)."""
     points = [(s, l) for s, l in zip(steps, losses) if math.isfinite(l)]
-    width, height = size
-    image = Image.new("RGB", size, _BG)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    left, right, top, bottom = 70, width - 20, 30, height - 40
-    draw.rectangle([left, top, right, bottom], outline=_AXIS)
-    draw.text((left, 8), title, fill=_TEXT, font=font)
+    figure = Figure(figsize=(size[0] / DPI, size[1] / DPI), dpi=DPI)
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
     if not points:
-        draw.text((left + 10, top + 10), "no finite loss values yet", fill=_TEXT, font=font)
-        return image
-    xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5 * (abs(y0) or 1), y1 + 0.5 * (abs(y1) or 1)
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (right - left), bottom - (y - y0) / (y1 - y0) * (bottom - top))
-
-    _draw_series(draw, [to_px(x, y) for x, y in zip(xs, ys)], _RAW)
-    window = max(1, len(ys) // 50)
-    if window > 1:  # a 1-step "average" would only hide the raw curve
-        _draw_series(draw, [to_px(x, y) for x, y in zip(xs, moving_average(ys, window))], _AVG, width=2)
-        draw.text((right - 160, 8), f"red: mean of {window} steps", fill=_AVG, font=font)
-    for frac in (0.0, 0.5, 1.0):
-        y_value = y0 + frac * (y1 - y0)
-        py = bottom - frac * (bottom - top)
-        draw.line([left - 4, py, left, py], fill=_AXIS)
-        draw.text((4, py - 6), f"{y_value:.4g}", fill=_TEXT, font=font)
-        x_value = x0 + frac * (x1 - x0)
-        px = left + frac * (right - left)
-        draw.line([px, bottom, px, bottom + 4], fill=_AXIS)
-        draw.text((px - 12, bottom + 8), f"{x_value:.0f}", fill=_TEXT, font=font)
-    return image
-
-
-def _draw_series(draw: ImageDraw.ImageDraw, pixels: list[tuple[float, float]], color, width: int = 1) -> None:
-    if len(pixels) == 1:
-        x, y = pixels[0]
-        draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
+        axes.text(0.5, 0.5, "no finite loss values yet", ha="center", va="center", transform=axes.transAxes)
     else:
-        draw.line(pixels, fill=color, width=width)
+        xs, ys = zip(*points)
+        axes.plot(xs, ys, color=RAW_COLOUR, linewidth=0.8, label="loss")
+        window = average_window(len(ys))
+        if len(ys) > window:
+            axes.plot(xs, moving_average(ys, window), color=AVERAGE_COLOUR, linewidth=1.6,
+                      label=f"moving average ({window} steps)")
+    if validation:
+        vs = sorted((s, v) for s, v in validation.items() if math.isfinite(v))
+        if vs:
+            axes.plot(*zip(*vs), color=VALIDATION_COLOUR, marker="o", linewidth=1.2, label="validation loss")
+    handles, labels = axes.get_legend_handles_labels()
+    if learning_rates is not None and any(math.isfinite(r) for r in learning_rates):
+        rate_axes = axes.twinx()
+        rate_axes.plot(list(steps), list(learning_rates), color=LR_COLOUR, linewidth=1.0, linestyle="--",
+                       label="learning rate")
+        rate_axes.set_ylabel("learning rate")
+        more_handles, more_labels = rate_axes.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    if handles:
+        axes.legend(handles, labels, loc="upper right", fontsize="small")
+    axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return image if image.size == tuple(size) else image.resize(size)

@@ -23,8 +23,9 @@ from typing import Any, Optional
 
 from ..errors import InvalidOptionError
 from ..option_spec import option
+from .host import PreviewParams
 from .low_vram import UNET_WEIGHT_DTYPES
-from .optim import CLIP_MODES, DEFAULT_OPTIMIZER, resolve_optimizer
+from .optim import CLIP_MODES, DEFAULT_OPTIMIZER, optimizer_names, resolve_optimizer
 from .schedule import ClipSchedule, CosineWarmupRestarts, StepSchedule
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -34,36 +35,72 @@ DEFAULT_LEARNING_RATE = "1e-5"
 
 @dataclass
 class TrainingOptions:
-    """Everything a training run needs besides the model host. Call `validate()` before use."""
+    """Everything a training run needs besides the model host. Call `validate()` before use.
+
+    The fields made with `option(...)` are the training options every front end shows (generated
+    from these declarations); `hypernetwork`, `log_dir`, `data`, `preview` and `resume` are the
+    run's inputs, set by the front end's own controls.
+    """
 
     hypernetwork: str
     log_dir: str
-    steps: int
     data: Any  # hypernet_ext.training.data.DataOptions
-    learning_rate: str = DEFAULT_LEARNING_RATE
-    lr_scheduler: str = "schedule"
-    cosine_cycle_steps: int = 64
-    cosine_cycle_mult: float = 1.0
-    cosine_warmup: int = 5
-    cosine_min_lr: float = 6e-7
-    cosine_gamma: float = 1.0
-    grad_clip: str = "none"
-    grad_clip_value: str = "0.1"
-    optimizer: str = DEFAULT_OPTIMIZER
-    optimizer_args: dict = field(default_factory=dict)
-    grad_accum: int = 1
-    precision: str = "fp32"
-    gradient_checkpointing: bool = False
-    save_every: int = 500
-    preview_every: int = 500
+    steps: int = option(10000, help="train until the hypernetwork is at this step", label="Train until step",
+                        group="run", minimum=1, metavar="N")
+    learning_rate: str = option(DEFAULT_LEARNING_RATE, help="learning rate, or a webui schedule such as "
+                                "'5e-5:100, 5e-6:1500, 5e-7' (rate:until-step pairs)", flag="--lr",
+                                label="Learning rate (schedule allowed)", group="run", metavar="SCHEDULE")
+    grad_accum: int = option(1, help="batches whose gradients are summed before each optimizer step",
+                             label="Gradient accumulation steps", group="run", minimum=1, metavar="K")
+    save_every: int = option(500, help="save a checkpoint every N steps (0: only at the end)",
+                             label="Save a checkpoint every N steps", group="run", minimum=0, metavar="N")
+    preview_every: int = option(500, help="render a preview image every N steps (0: never)",
+                                label="Render a preview every N steps", group="run", minimum=0, metavar="N")
+    optimizer: str = option(DEFAULT_OPTIMIZER, help="AdamW, Adam, SGD, any torch.optim name, Lion, DAdaptAdam(W), "
+                            "Prodigy", label="Optimizer", group="optimization", suggest=optimizer_names)
+    optimizer_args: dict = option(help="extra optimizer keyword arguments, KEY=VALUE separated by ';' "
+                                  "(e.g. weight_decay=0.01; betas=(0.9, 0.99)); on the CLI one per flag",
+                                  flag="--optimizer-arg", label="Optimizer arguments", group="optimization",
+                                  metavar="KEY=VALUE", default_factory=dict)
+    precision: str = option("fp32", help="numeric precision of the hypernetwork's forward pass",
+                            label="Precision", group="optimization", choices=PRECISIONS)
+    gradient_checkpointing: bool = option(False, help="save memory at the cost of about one extra forward pass",
+                                          label="Gradient checkpointing", group="optimization")
+    grad_clip: str = option("none", help="gradient clipping: none, by value or by norm",
+                            label="Gradient clipping", group="optimization", choices=CLIP_MODES)
+    grad_clip_value: str = option("0.1", help="clipping limit; a schedule like the learning rate's is allowed",
+                                  label="Clipping value (schedule allowed)", group="optimization", metavar="V")
+    lr_scheduler: str = option("schedule", help="'schedule': the learning rate text as written; 'cosine': "
+                               "cosine annealing with warm restarts peaking at the first learning rate",
+                               label="Learning rate scheduler", group="optimization", choices=LR_SCHEDULERS)
+    cosine_cycle_steps: int = option(64, help="steps of the first cosine cycle", label="Cosine cycle steps",
+                                     group="optimization", minimum=1, metavar="N")
+    cosine_cycle_mult: float = option(1.0, help="each cosine cycle is this many times longer than the last",
+                                      label="Cosine cycle multiplier", group="optimization", metavar="X")
+    cosine_warmup: int = option(5, help="warm-up steps at the start of each cosine cycle",
+                                label="Cosine warmup steps", group="optimization", minimum=0, metavar="N")
+    cosine_min_lr: float = option(6e-7, help="lowest learning rate of a cosine cycle",
+                                  label="Cosine minimum learning rate", group="optimization", metavar="LR")
+    cosine_gamma: float = option(1.0, help="peak decay per cosine cycle", label="Cosine peak decay",
+                                 group="optimization", metavar="X")
+    save_optimizer_state: bool = option(True, help="write a .optim file beside each checkpoint so training can "
+                                        "resume exactly", label="Save optimizer state for resuming",
+                                        group="outputs")
+    save_final_to_source: bool = option(False, help="when training ends normally, also write the result over "
+                                        "the source file (the webui always did)", flag="--save-to-source",
+                                        label="Write the result over the source file", group="outputs")
+    tensorboard: bool = option(False, help="also log loss and learning rate for TensorBoard",
+                               label="TensorBoard logging", group="outputs")
+    csv_every: int = option(1, help="write loss.csv every N steps (0: never)", label="Write loss.csv every N steps",
+                            group="outputs", minimum=0, metavar="N")
+    loss_guard_threshold: Optional[float] = option(None, help="stop when the loss stays above this value (0.3 "
+                                                   "suits SD models; 0 or empty: off); NaN/inf always stops",
+                                                   flag="--loss-guard", label="Stop when loss stays above (0 = off)",
+                                                   group="outputs", minimum=0, metavar="LOSS")
+    loss_guard_steps: int = option(20, help="consecutive steps above the loss guard before stopping",
+                                   label="Loss guard steps", group="outputs", minimum=1, metavar="N")
     preview: Any = None  # hypernet_ext.training.host.PreviewParams | None (None: first caption of the batch)
     resume: bool = False
-    save_final_to_source: bool = False
-    loss_guard_threshold: Optional[float] = None
-    loss_guard_steps: int = 20
-    csv_every: int = 1
-    tensorboard: bool = False
-    save_optimizer_state: bool = True
     # -- low VRAM (see training/low_vram.py) --
     offload_encoders: bool = option(
         False, label="Offload VAE and text encoder after caching", group="memory",
@@ -162,3 +199,31 @@ def _positive_int(name: str, value: Any, label: str) -> None:
 def _non_negative_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidOptionError(f"{name} must be a whole number >= 0 (0 disables it), got {value!r}.")
+
+
+@dataclass
+class PreviewOptions:
+    """The preview images rendered during training (every `TrainingOptions.preview_every` steps).
+
+    An empty prompt previews with the first caption of the batch. The seed defaults to the training
+    seed so previews of different steps are comparable.
+    """
+
+    preview_prompt: str = option("", help="prompt of the preview images (empty: the first caption of the batch)",
+                                 label="Preview prompt (empty = first caption)", group="preview", metavar="TEXT")
+    preview_negative: str = option("", help="negative prompt of the preview images",
+                                   label="Preview negative prompt", group="preview", metavar="TEXT")
+    preview_steps: int = option(20, help="sampling steps of a preview image", label="Preview sampling steps",
+                                group="preview", minimum=1, metavar="N")
+    preview_cfg: float = option(7.0, help="CFG scale of the preview images", label="Preview CFG scale",
+                                group="preview", minimum=0, metavar="X")
+    preview_seed: int = option(-1, help="seed of the preview images (-1: the training seed, the same at every "
+                               "step)", label="Preview seed (-1 = training seed)", group="preview", metavar="S")
+
+    def params(self, width: int, height: int, training_seed: int):
+        """PreviewParams for the host, or None to preview with the first caption."""
+        if not self.preview_prompt.strip():
+            return None
+        seed = training_seed if int(self.preview_seed) == -1 else int(self.preview_seed)
+        return PreviewParams(self.preview_prompt, self.preview_negative, steps=int(self.preview_steps),
+                             cfg_scale=float(self.preview_cfg), seed=seed, width=width, height=height)

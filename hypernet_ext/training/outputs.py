@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -14,6 +12,7 @@ from ..errors import InvalidOptionError
 from ..atomic_files import atomic_write_bytes
 from ..safe_paths import inside, safe_component
 from .loss_plot import render_loss_curve
+from .run_folder import LOSS_CSV, LOSS_PNG, validation_losses
 
 CSV_COLUMNS = ("step", "epoch", "epoch_step", "loss", "learn_rate")
 
@@ -30,8 +29,8 @@ class LossLog:
     """
 
     def __init__(self, log_dir: Path, csv_every: int = 1, start_step: int = 0, title: str = "loss"):
-        self.csv_path = Path(log_dir) / "loss.csv"
-        self.png_path = Path(log_dir) / "loss.png"
+        self.csv_path = Path(log_dir) / LOSS_CSV
+        self.png_path = Path(log_dir) / LOSS_PNG
         self.csv_every = int(csv_every)
         self.title = title
         self.rows: list[dict[str, Any]] = self._read_existing(start_step)
@@ -67,7 +66,9 @@ class LossLog:
             writer.writerow({**row, "loss": f"{row['loss']:.7f}", "learn_rate": f"{row['learn_rate']:.8g}"})
         atomic_write_text(self.csv_path, buffer.getvalue())
         if plot:
-            image = render_loss_curve([r["step"] for r in self.rows], [r["loss"] for r in self.rows], self.title)
+            image = render_loss_curve([r["step"] for r in self.rows], [r["loss"] for r in self.rows], self.title,
+                                      learning_rates=[r["learn_rate"] for r in self.rows],
+                                      validation=validation_losses(self.csv_path.parent))
             buffer_png = io.BytesIO()
             image.save(buffer_png, format="PNG")
             atomic_write_bytes(self.png_path, buffer_png.getvalue())
@@ -77,20 +78,6 @@ class LossLog:
 def _number(text: Optional[str]) -> float | int:
     value = float(text)
     return int(value) if value.is_integer() and "." not in str(text) and "e" not in str(text).lower() else value
-
-
-def write_settings(log_dir: Path, settings: dict, stamp: str) -> Path:
-    """`settings-<stamp>.json`: every option of the run plus model and dataset facts."""
-    text = json.dumps(settings, indent=2, sort_keys=True, default=_json_default)
-    return atomic_write_text(Path(log_dir) / f"settings-{stamp}.json", text + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return repr(value)
 
 
 def save_preview(image, images_dir: Path, name: str, step: int, prompt: str, negative_prompt: str = "") -> Path:

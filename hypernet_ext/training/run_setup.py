@@ -6,6 +6,8 @@ from typing import Callable
 
 from torch import nn
 
+from .run_folder import option_values
+
 FROZEN_ATTRIBUTES = ("unet", "vae", "text_encoder", "first_stage_model", "cond_stage_model", "model")
 
 
@@ -31,21 +33,10 @@ def freeze_host(host) -> Callable[[], None]:
     return restore
 
 
-_METADATA_KEYS = ("learning_rate", "lr_scheduler", "optimizer", "optimizer_args", "grad_accum", "precision",
-                  "grad_clip", "grad_clip_value", "steps", "gradient_checkpointing")
-_DATA_KEYS = ("template", "width", "height", "resize", "buckets", "batch_size", "shuffle_tags",
-              "keep_first_tags", "tag_dropout", "flip", "latent_sampling", "use_alpha_weight", "seed")
-
-
 def training_metadata(host, options, data) -> dict:
-    """What `hn.metadata["training"]` records: settings, base model and a dataset summary."""
-    settings = {key: getattr(options, key) for key in _METADATA_KEYS}
-    if options.lr_scheduler == "cosine":
-        settings.update({k: getattr(options, k) for k in ("cosine_cycle_steps", "cosine_cycle_mult",
-                                                           "cosine_warmup", "cosine_min_lr", "cosine_gamma")})
-    settings.update({f"data_{key}": _plain(getattr(options.data, key)) for key in _DATA_KEYS})
+    """What `hn.metadata["training"]` records: every declared option, base model and a dataset summary."""
     return {
-        "settings": settings,
+        "settings": option_values(options),
         "base_model": {"name": getattr(host, "model_name", None), "hash": getattr(host, "model_hash", None),
                        "parameterization": getattr(host, "parameterization", None)},
         "dataset": {"images": len(data), "summary": data.report.summary()},
@@ -58,6 +49,7 @@ def training_settings(host, options, hypernetwork, data, start_step: int) -> dic
     return {
         "datetime": datetime.datetime.now().isoformat(timespec="seconds"),
         "options": options.to_dict(),
+        "option_values": option_values(options),
         "model_name": getattr(host, "model_name", None),
         "model_hash": getattr(host, "model_hash", None),
         "hypernetwork": {"name": hypernetwork.name, "description": hypernetwork.describe(),
@@ -65,6 +57,3 @@ def training_settings(host, options, hypernetwork, data, start_step: int) -> dic
         "dataset": {"images": len(data), "summary": data.report.summary()},
     }
 
-
-def _plain(value):
-    return list(value) if isinstance(value, tuple) else value

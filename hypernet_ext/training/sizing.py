@@ -17,8 +17,7 @@ from typing import Optional
 from PIL import Image
 
 from ..errors import InvalidOptionError
-
-RESIZE_MODES = ("crop", "stretch", "fit")
+from ..images import RESIZE_MODES
 _LANCZOS = Image.Resampling.LANCZOS
 _BICUBIC = Image.Resampling.BICUBIC
 

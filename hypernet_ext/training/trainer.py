@@ -6,8 +6,8 @@
 dropout keyed by (seed, micro step); with the optimizer state of a `.optim` sidecar a resumed run
 is bitwise identical to an uninterrupted one (CPU, fp32).
 
-Stops: "finished" (reached steps), "schedule-finished" (the learning-rate list ran out),
-"interrupted" (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), "diverged" (non-finite
+Stops (`StopReason`): finished (reached steps), schedule-finished (the learning-rate list ran out),
+interrupted (Ctrl-C or `progress.cancel()`: a checkpoint is saved first), diverged (non-finite
 loss or weights, or the loss guard: nothing is saved; the last good checkpoint is reported).
 Steps in messages count completed optimizer steps, as `loss.csv` does (its first row is step 1).
 A prompt the text encoder turns into NaN/inf is bad input, not divergence: the weights trained so
@@ -24,9 +24,11 @@ from typing import Optional
 import torch
 
 from ..errors import HypernetError, InvalidOptionError
+from ..hypernetwork import Hypernetwork
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..attach import attach_hypernetworks
+from .data import TrainingData
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
 from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
@@ -36,11 +38,12 @@ from .loss import autocast_context, diffusion_loss, seed_dropout
 from .optim import (build_optimizer, check_optimizer_state, clip_and_step, effective_learning_rate,
                     load_optimizer_state_dict, set_learning_rate)
 from .options import TrainingOptions
-from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
+from .outputs import LossLog, TensorBoardLog, save_preview
+from .run_folder import CHECKPOINT_FOLDER, IMAGES_FOLDER, write_settings
+from .stop_reason import StopReason
 from .run_setup import freeze_host, training_metadata, training_settings
 from .text_cache import NonFiniteConditioningError
 
-STOPS = ("finished", "interrupted", "diverged", "schedule-finished")
 FLUSH_EVERY = 100
 
 
@@ -50,7 +53,7 @@ class TrainingResult:
 
     final_path: Optional[Path]
     step: int
-    stopped: str
+    stopped: StopReason
     checkpoints: list[Path] = field(default_factory=list)
     message: str = ""
     previews: list[Path] = field(default_factory=list)
@@ -65,12 +68,22 @@ class Trainer:
         self.options = options
         self.progress = progress or Progress()
         self.log_dir = Path(options.log_dir)
-        self.checkpoint_dir = self.log_dir / "hypernetworks"
-        self.images_dir = self.log_dir / "images"
+        self.checkpoint_dir = self.log_dir / CHECKPOINT_FOLDER
+        self.images_dir = self.log_dir / IMAGES_FOLDER
         self.checkpoints: list[tuple[int, Path]] = []
         self.previews: list[Path] = []
         self.notes: list[str] = []
         self.last_texts: list[str] = []
+        # Set by run() once the file, dataset and optimizer are ready; declared here so every state is known.
+        self.hn: Optional[Hypernetwork] = None
+        self.start_step = 0
+        self.suffix = ".pt"
+        self.data = None
+        self.lr_schedule = self.clip_schedule = None
+        self.loss_log: Optional[LossLog] = None
+        self.tensorboard: Optional[TensorBoardLog] = None
+        self.guard: Optional[LossGuard] = None
+        self.optimizer_name, self.optimizer, self.scaler = "", None, None
 
     # -- public --------------------------------------------------------------------------------
     def run(self) -> TrainingResult:
@@ -80,18 +93,18 @@ class Trainer:
         self.suffix = ".safetensors" if str(opts.hypernetwork).lower().endswith(".safetensors") else ".pt"
         self._check_widths()
         if self.start_step >= opts.steps:
-            return self._result(None, "finished", f"{self.hn.name} is already at step {self.start_step}, "
+            return self._result(None, StopReason.FINISHED, f"{self.hn.name} is already at step {self.start_step}, "
                                 f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
         if resume is not None:  # before anything is written: a forged state must not even start a run
             check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
-        from .data import TrainingData
         try:
             self.data = TrainingData(self.host, opts.data, self.progress)
         except Cancelled:
-            return self._result(None, "interrupted", "Cancelled while preparing the dataset; nothing was trained.")
+            return self._result(None, StopReason.INTERRUPTED,
+                                "Cancelled while preparing the dataset; nothing was trained.")
         self._prepare_outputs()
         restore = freeze_host(self.host)
         try:
@@ -155,7 +168,7 @@ class Trainer:
                     self.notes.append(self.encoders.note)
                 stopped, reason = self._loop()
         except (KeyboardInterrupt, Cancelled):
-            stopped, reason = "interrupted", "interrupted by the user"
+            stopped, reason = StopReason.INTERRUPTED, "interrupted by the user"
         except NonFiniteConditioningError as exc:
             bad_text = exc
         finally:
@@ -171,19 +184,19 @@ class Trainer:
         for step in range(self.start_step, opts.steps):
             lr = self.lr_schedule.value_at(step)
             if lr is None:
-                return "schedule-finished", f"the learning-rate schedule ends at step {step}"
+                return StopReason.SCHEDULE_FINISHED, f"the learning-rate schedule ends at step {step}"
             set_learning_rate(self.optimizer, lr)
             loss = self._optimizer_step(step)
             reason = self.guard.check(step + 1, loss)
             if reason is None and not all_finite(self.hn.parameters()):
                 reason = f"the weights became non-finite at step {step + 1}"
             if reason is not None:
-                return "diverged", reason
+                return StopReason.DIVERGED, reason
             self.hn.step = step + 1
             self._after_step(step + 1, loss)
             if self.progress.cancelled:
-                return "interrupted", "cancelled"
-        return "finished", f"reached step {opts.steps}"
+                return StopReason.INTERRUPTED, "cancelled"
+        return StopReason.FINISHED, f"reached step {opts.steps}"
 
     def _optimizer_step(self, step: int) -> float:
         """Accumulate K micro-batches, then clip (unscaled) and step. Returns the mean loss."""
@@ -277,17 +290,17 @@ class Trainer:
         self.previews.append(path)
         return path
 
-    def _finish(self, stopped: str, reason: str) -> TrainingResult:
+    def _finish(self, stopped: StopReason, reason: str) -> TrainingResult:
         step = int(self.hn.step)
         self._close_logs()
-        if stopped == "diverged":
+        if stopped == StopReason.DIVERGED:
             return self._diverged(reason)
         saved = dict(self.checkpoints)
         final = saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
         message = f"Training {stopped} at step {step}: {reason}."
         if final is not None:
             message += f" Result: {final}."
-        if stopped in ("finished", "schedule-finished") and self.options.save_final_to_source and final is not None:
+        if stopped.succeeded and self.options.save_final_to_source and final is not None:
             self._write(Path(self.options.hypernetwork))
             message += f" Also written over {self.options.hypernetwork}."
         return self._result(final, stopped, message)
@@ -316,16 +329,17 @@ class Trainer:
         message = (f"Training stopped: the hypernetwork diverged ({reason}). Nothing was saved from the "
                    f"diverged weights. {keep} {divergence_advice(self.options.precision)}")
         self.progress.finish(message, error="diverged")
-        return self._result(final, "diverged", message, finish=False)
+        return self._result(final, StopReason.DIVERGED, message, finish=False)
 
-    def _result(self, final: Optional[Path], stopped: str, message: str, finish: bool = True) -> TrainingResult:
+    def _result(self, final: Optional[Path], stopped: StopReason, message: str,
+                finish: bool = True) -> TrainingResult:
         notes = [n for n in self.notes if n != "no-preview"]
         if "no-preview" in self.notes:
             notes.append("This model host cannot render previews, so none were saved.")
         message = " ".join([message, *notes]).strip()
         if finish:
             self.progress.finish(message)
-        return TrainingResult(final, int(getattr(getattr(self, "hn", None), "step", 0)), stopped,
+        return TrainingResult(final, int(self.hn.step) if self.hn is not None else 0, stopped,
                               [p for _, p in self.checkpoints], message, list(self.previews), self.log_dir)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..jobs import JobManager
 from . import generate_panel
-from .context import PanelContext, TrainDefaults
+from .context import PanelContext
 from .panels import build_panel_tabs, panels_javascript
 
 HOST_ADDRESS = "127.0.0.1"
@@ -32,7 +32,7 @@ def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None)
     Path(settings.hypernetwork_dir).expanduser().mkdir(parents=True, exist_ok=True)
     model_lock = threading.Lock()
     size = 64 if settings.model == "tiny" else 512
-    defaults = TrainDefaults(width=size, height=size, steps=1000 if settings.model == "tiny" else 10000)
+    defaults = {"width": size, "height": size, "steps": 1000 if settings.model == "tiny" else 10000}
     return PanelContext(
         hypernetwork_dirs=lambda: [str(Path(settings.hypernetwork_dir).expanduser())],
         log_dir=lambda: str(Path(settings.log_dir).expanduser()),

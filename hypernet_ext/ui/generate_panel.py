@@ -8,7 +8,7 @@ from ..prompt_tags import format_tag
 from ..tagged_generation import generate_with_tags
 from . import messages
 from .context import PanelContext
-from .train_options import whole
+from ..service import whole
 
 
 def generate(ctx: PanelContext, prompt: str, negative: str, steps, cfg, seed, width, height) -> tuple[Any, str]:

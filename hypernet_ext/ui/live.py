@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import html
+import math
+import threading
+import time
 from typing import Any, Optional
 
 from ..jobs import JobManager
 from ..progress import format_seconds
+from ..training.loss_plot import render_loss_curve
+from ..training.run_folder import learning_rates_by_step, losses_by_step, validation_losses
 
 RUNNING_ATTRIBUTE = 'data-hnx-running="true"'
 
@@ -41,17 +46,62 @@ def status_html(status: dict[str, Any]) -> str:
             f'data-hnx-state="{html.escape(str(status.get("state")))}">{bar}<table>{cells}</table>{note}</div>')
 
 
+class _PlotCache:
+    """The last live plot per job: a running job's plot is redrawn at most every REDRAW_SECONDS.
+
+    Drawing with matplotlib takes a noticeable fraction of a second, and every open page polls the
+    live view about once a second.
+    """
+
+    REDRAW_SECONDS = 5.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entry: tuple = (None, None, 0, 0.0)  # (job id, image, points, drawn at)
+
+    def get(self, job, points: int) -> Optional[Any]:
+        with self._lock:
+            job_id, image, drawn_points, drawn_at = self._entry
+        fresh = time.monotonic() - drawn_at < self.REDRAW_SECONDS if job.running else drawn_points == points
+        return image if job_id == job.id and image is not None and fresh else None
+
+    def put(self, job, points: int, image: Any) -> Any:
+        with self._lock:
+            self._entry = (job.id, image, points, time.monotonic())
+        return image
+
+
+_PLOTS = _PlotCache()
+
+
 def loss_plot(jobs: JobManager, kind: str = "training") -> Optional[Any]:
-    """A PIL image of the current training job's losses, or None when there are none."""
+    """A PIL image of the current training run's losses (the whole run after a resume), or None when none.
+
+    The job's own history is the newest; the steps before it come from the run's loss.csv, with the
+    learning rate and the validation loss when the run records them.
+    """
     job = jobs.current
     if job is None or job.kind != kind:
         return None
-    history = job.progress.history()
-    if not history:
+    history = dict(job.progress.history())
+    cached = _PLOTS.get(job, len(history))
+    if cached is not None:
+        return cached
+    return _PLOTS.put(job, len(history), _draw_run(job, history))
+
+
+def _draw_run(job, history: dict) -> Optional[Any]:
+    run = job.data.get("run_dir")
+    first = min(history) if history else None
+    earlier = {s: v for s, v in losses_by_step(run).items() if first is None or s < first} if run else {}
+    points = sorted({**earlier, **history}.items())
+    if not points:
         return None
-    from ..training.loss_plot import render_loss_curve
-    return render_loss_curve([s for s, _ in history], [l for _, l in history], f"{job.description} loss",
-                             size=(640, 320))
+    steps = [s for s, _ in points]
+    rates = learning_rates_by_step(run) if run else {}
+    return render_loss_curve(steps, [v for _, v in points], f"{job.description} loss", size=(640, 320),
+                             learning_rates=[rates.get(s, math.nan) for s in steps] if rates else None,
+                             validation=validation_losses(run) if run else None)
 
 
 def latest_preview(jobs: JobManager) -> Optional[str]:

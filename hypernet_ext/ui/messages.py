@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import html
+from functools import wraps
+
+from ..errors import HypernetError
 
 
 def ok(text: str) -> str:
@@ -23,10 +26,6 @@ def _box(kind: str, text: str) -> str:
 
 def guarded(fn):
     """Wrap a callback returning HTML so any exception becomes a readable error box."""
-    from functools import wraps
-
-    from ..errors import HypernetError
-
     @wraps(fn)
     def wrapper(*args, **kwargs):
         try:

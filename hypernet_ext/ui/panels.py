@@ -6,7 +6,10 @@ from pathlib import Path
 from . import create_panel, preprocess_panel, resume_panel, train_panel
 from .context import PanelContext
 
-JS_FILE = Path(__file__).resolve().parents[2] / "javascript" / "hypernet_ext_panels.js"
+JS_NAME = "hypernet_ext_panels.js"
+# In a checkout (and the webui extension) the script sits in javascript/; an installed package has a copy.
+JS_PLACES = (Path(__file__).resolve().parents[2] / "javascript" / JS_NAME,
+             Path(__file__).resolve().parent / "assets" / JS_NAME)
 TABS = (("Create hypernetwork", "create"), ("Preprocess images", "preprocess"), ("Train hypernetwork", "train"),
         ("Resume training", "resume"))
 
@@ -33,4 +36,7 @@ def build_panel_tabs(ctx: PanelContext, tab_prefix: str = "hnx_tab", title_suffi
 
 def panels_javascript() -> str:
     """The source of `javascript/hypernet_ext_panels.js` (tooltips and live-view polling)."""
-    return JS_FILE.read_text(encoding="utf-8")
+    for place in JS_PLACES:
+        if place.is_file():
+            return place.read_text(encoding="utf-8")
+    raise FileNotFoundError(f"{JS_NAME} is missing from {' and '.join(str(p.parent) for p in JS_PLACES)}; reinstall")

@@ -4,15 +4,13 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import HypernetError, InvalidOptionError
-from ..jobs import Job
-from ..training.options import TrainingOptions
+from ..service import describe_resume, start_resume, status
+from ..training.run_folder import CHECKPOINT_COLUMNS, CheckpointInfo, checkpoint_rows, list_checkpoints, list_runs
 from . import messages
 from .context import PanelContext
 from .live import live_values, status_html
-from .runs import CheckpointInfo, checkpoint_rows, list_checkpoints, list_runs, resume_options
-from .train_options import describe_start, start_training, whole
 
-TABLE_HEADERS = ["Step", "Loss", "Optimizer state", "Matches file", "Optimizer", "File"]
+TABLE_HEADERS = CHECKPOINT_COLUMNS
 
 
 def find_checkpoint(run: str, label: str) -> CheckpointInfo:
@@ -33,21 +31,8 @@ def resume_html(run: str, label: str, steps: Optional[float], ctx: PanelContext,
         options, job = start_resume(run, checkpoint, steps, ctx)
         job.data["task_id"] = task_id
     except HypernetError as exc:
-        return messages.error(str(exc)) + status_html(ctx.jobs.status())
-    return messages.ok(describe_resume(checkpoint, options)) + status_html(ctx.jobs.status())
-
-
-def start_resume(run: str, checkpoint: CheckpointInfo, steps, ctx: PanelContext) -> tuple[TrainingOptions, Job]:
-    """Start the training job continuing `run` from `checkpoint` (to `steps`, else the run's own target)."""
-    target = whole(steps, "Train until step") if steps not in (None, "", 0) else None
-    options = resume_options(run, checkpoint, target)
-    return options, start_training(options, ctx, description=f"Resuming {checkpoint.path.stem}")
-
-
-def describe_resume(checkpoint: CheckpointInfo, options: TrainingOptions) -> str:
-    how = ("exactly, with its optimizer state" if checkpoint.resumable
-           else "with a fresh optimizer (its optimizer state is missing or does not match)")
-    return f"Resuming from step {checkpoint.step} {how}. " + describe_start(options)
+        return messages.error(str(exc)) + status_html(status(ctx))
+    return messages.ok(describe_resume(checkpoint, options)) + status_html(status(ctx))
 
 
 def checkpoints_view(run: str) -> tuple[list[list], list[str], str]:
@@ -84,7 +69,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
             c["resume"] = gr.Button("Resume training", variant="primary", elem_id=f"{prefix}_start")
         with gr.Row():
             c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
-        c["status"] = gr.HTML(status_html(ctx.jobs.status()), elem_id=f"{prefix}_live_status",
+        c["status"] = gr.HTML(status_html(status(ctx)), elem_id=f"{prefix}_live_status",
                               elem_classes=["hnx-live-view"])
         with gr.Row():
             c["loss_plot"] = gr.Image(None, type="pil", interactive=False, label="Loss", elem_id=f"{prefix}_loss_plot")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..infotext import HASHES_INFOTEXT_KEY
+from ..option_spec import OptionSpec, declared_options, display_value
+from ..service import TRAIN_OPTION_CLASSES
 
 SECTION = ("hypernet_ext", "Hypernetworks (hypernet-ext)")
 TRAINING_SECTION = ("hypernet_ext_training", "Hypernetwork training (hypernet-ext)")
@@ -31,7 +33,7 @@ class Setting:
     restart: bool = False
 
 
-SETTINGS: tuple[Setting, ...] = (
+GENERAL_SETTINGS: tuple[Setting, ...] = (
     Setting("hypernet_ext_extra_dirs", "", "Extra hypernetwork folders",
             "One folder per line (or separated by ';'); searched after the webui's --hypernetwork-dir.",
             component="Textbox", component_args={"lines": 2}),
@@ -48,21 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
             "For example an SD1 (768) hypernetwork on an SD2 (1024) or SDXL (2048) checkpoint."),
     Setting("hypernet_ext_hashes_in_infotext", True, "Add hypernetwork names, strengths and hashes to infotext",
             f"Writes a '{HASHES_INFOTEXT_KEY}' field; pasting it restores renamed files by hash."),
-    Setting("hypernet_ext_train_learn_rate", "0.00001", "Default learning rate (schedule syntax allowed)",
-            "For example 0.00001 or 5e-5:100, 5e-6:1500, 1e-6.", section=TRAINING_SECTION),
-    Setting("hypernet_ext_train_batch_size", 1, "Default batch size", "Images per optimizer step before "
-            "gradient accumulation.", section=TRAINING_SECTION, component="Number", component_args={"precision": 0}),
-    Setting("hypernet_ext_train_steps", 10000, "Default number of training steps", "Total optimizer steps.",
-            section=TRAINING_SECTION, component="Number", component_args={"precision": 0}),
-    Setting("hypernet_ext_train_save_every", 500, "Default: save a copy every N steps (0 = never)",
-            "Snapshots are written next to the hypernetwork as <name>-<step>.", section=TRAINING_SECTION,
-            component="Number", component_args={"precision": 0}),
-    Setting("hypernet_ext_train_preview_every", 500, "Default: render a preview every N steps (0 = never)",
-            "Previews use the txt2img settings or the training prompt.", section=TRAINING_SECTION,
-            component="Number", component_args={"precision": 0}),
-    Setting("hypernet_ext_train_save_optimizer", True, "Save optimizer state for resuming",
-            "Writes a .optim file beside each saved hypernetwork.", section=TRAINING_SECTION),
-    # Safety (issue 15): what the REST API may touch, and bounds for absurd values (see hypernet_ext/limits.py).
+    # Safety: what the REST API may touch, and bounds for absurd values (see hypernet_ext/limits.py).
     Setting("hypernet_ext_api_folders", "", "Extra folders the API may read and write",
             "One per line. Besides the webui's own folders (data dir, hypernetwork folders, outputs).",
             component="Textbox", component_args={"lines": 2}),
@@ -73,7 +61,47 @@ SETTINGS: tuple[Setting, ...] = (
             "name=value per line, e.g. grad_accum=4096 or steps=50000000 (see the README's safety section).",
             component="Textbox", component_args={"lines": 2}),
 )
+# Settings keys of options whose key predates the generated ones (kept so saved values survive).
+LEGACY_KEYS = {"learning_rate": "hypernet_ext_train_learn_rate",
+               "save_optimizer_state": "hypernet_ext_train_save_optimizer"}
+
+
+def training_setting_key(name: str) -> str:
+    return LEGACY_KEYS.get(name, f"hypernet_ext_train_{name}")
+
+
+def _training_setting(spec: OptionSpec) -> Setting:
+    """The settings-page entry holding the Train panel's initial value of one declared option."""
+    if spec.value_type is bool:
+        component, args = None, None
+    elif spec.choices:
+        component, args = "Radio", {"choices": list(spec.choices)}
+    elif spec.value_type in (int, float) and spec.minimum is not None and spec.maximum is not None:
+        component, args = "Slider", {"minimum": spec.minimum, "maximum": spec.maximum,
+                                     "step": spec.step or (1 if spec.value_type is int else 0.01)}
+    elif spec.value_type is int:
+        component, args = "Number", {"precision": 0}
+    elif spec.value_type is float:
+        component, args = "Number", None
+    else:
+        component, args = "Textbox", None
+    default = display_value(spec, spec.default)
+    return Setting(training_setting_key(spec.name), default, f"Default: {spec.label}", spec.help_with_default(),
+                   section=TRAINING_SECTION, component=component, component_args=args)
+
+
+def training_specs() -> list[OptionSpec]:
+    return [spec for cls in TRAIN_OPTION_CLASSES for spec in declared_options(cls, "settings")]
+
+
+TRAINING_SETTINGS: tuple[Setting, ...] = tuple(_training_setting(spec) for spec in training_specs())
+SETTINGS: tuple[Setting, ...] = GENERAL_SETTINGS + TRAINING_SETTINGS
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def training_defaults() -> dict:
+    """The Train panel's initial values from the settings page, by option name."""
+    return {spec.name: option(training_setting_key(spec.name)) for spec in training_specs()}
 
 
 def option(key: str) -> Any:

@@ -7,54 +7,34 @@
 """
 # No `from __future__ import annotations`: FastAPI must see real types through the error wrapper.
 import os
-import re
 from typing import Any, List, Optional, Union
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from ... import limits
+from ...config import parse_number_list
+from ...create_options import CreateOptions, create_file
 from ...errors import HypernetError, InvalidOptionError
-from ...hypernetwork import DEFAULT_SIZES, create_hypernetwork
-from ...storage import read_header, save_hypernetwork
+from ...hypernetwork import DEFAULT_SIZES
+from ...option_spec import converted
+from ...storage import read_header
 from .. import settings
 from ..runtime import runtime
 from .errors import ConflictError, NotFoundError, json_errors
+from .requests import request_model
 
-FILE_FORMATS = ("pt", "safetensors")
-
-
-class CreateRequest(BaseModel):
-    """Every creation option; lists may also be given as comma-separated text, as in the webui UI."""
-
-    name: str
-    sizes: Union[List[int], str] = list(DEFAULT_SIZES)
-    layer_structure: Union[List[float], str] = [1.0, 2.0, 1.0]
-    activation: Optional[str] = "linear"
-    weight_init: str = "Normal"
-    layer_norm: bool = False
-    use_dropout: bool = False
-    dropout_structure: Optional[Union[List[float], str]] = None
-    activate_output: bool = False
-    last_layer_dropout: Optional[bool] = None
-    skip_connection: bool = False
-    optional_info: Optional[str] = None
-    init_std: float = 0.01
-    seed: Optional[int] = None
-    overwrite: bool = False
-    folder: Optional[str] = None
-    file_format: str = "pt"
+CreateRequest = request_model(
+    "CreateRequest", (CreateOptions,),
+    {"name": (str, ...), "sizes": (Union[List[int], str], list(DEFAULT_SIZES)), "folder": (Optional[str], None)},
+    "Every creation option (as declared in CreateOptions); lists may also be given as comma-separated text.")
 
 
-def numbers(value: Union[List[float], str, None], field: str) -> Optional[list[float]]:
-    """A list of numbers from a list or from text such as '1, 2, 1'."""
-    if value is None or isinstance(value, list):
-        return value
-    items = [item for item in re.split(r"[,\s]+", value.strip()) if item]
-    try:
-        return [float(item) for item in items]
-    except ValueError:
-        raise InvalidOptionError(f"{field} {value!r} is not a list of numbers; write e.g. '1, 2, 1'.") from None
+def sizes_of(value: Union[List[int], str]) -> list[int]:
+    """Widths from a list or from text such as '768, 320'."""
+    numbers = parse_number_list(value, "sizes") if isinstance(value, str) else list(value)
+    for size in numbers:
+        limits.check_int("image_side", size, "sizes")
+    return [int(n) for n in numbers]
 
 
 def target_folder(folder: Optional[str]) -> str:
@@ -83,32 +63,27 @@ def describe(name: str, path: str) -> dict[str, Any]:
     return entry
 
 
-def create(request: CreateRequest) -> dict[str, Any]:
-    if request.file_format not in FILE_FORMATS:
-        raise InvalidOptionError(f"file_format {request.file_format!r} is not one of {FILE_FORMATS}.")
+def create(request: Any) -> dict[str, Any]:
     limits.check_text("name_chars", request.name, "name")
-    limits.check_number("init_std", request.init_std, "init_std")
-    if request.seed is not None:
-        limits.check_int("seed", request.seed, "seed")
-    sizes = numbers(request.sizes, "sizes")
-    for size in sizes or []:
+    values = request.dict()
+    limits.check_text("name_chars", request.name, "name")
+    if values.get("init_std") is not None:
+        limits.check_number("init_std", values["init_std"], "init_std")
+    if values.get("init_seed") is not None and values["init_seed"] != -1:
+        limits.check_int("seed", values["init_seed"], "init_seed")
+    options = CreateOptions(request.name, sizes_of(request.sizes), target_folder(request.folder),
+                            **converted(CreateOptions, values, lambda spec: spec.name))
+    limits.check_number("init_std", options.init_std, "init_std")
+    if options.init_seed >= 0:  # -1: random
+        limits.check_int("seed", options.init_seed, "init_seed")
+    for size in options.widths:
         limits.check_int("image_side", size, "sizes")
-    dropout = numbers(request.dropout_structure, "dropout_structure") if request.use_dropout \
-        or request.dropout_structure is not None else None
-    hypernetwork = create_hypernetwork(
-        request.name, sizes=[int(s) if float(s).is_integer() else s for s in sizes],
-        layer_structure=numbers(request.layer_structure, "layer_structure"), activation=request.activation,
-        weight_init=request.weight_init, layer_norm=request.layer_norm, dropout_structure=dropout,
-        activate_output=request.activate_output, last_layer_dropout=request.last_layer_dropout,
-        skip_connection=request.skip_connection, optional_info=request.optional_info,
-        init_std=request.init_std, seed=request.seed)
-    path = os.path.join(target_folder(request.folder), f"{hypernetwork.name}.{request.file_format}")
-    if os.path.exists(path) and not request.overwrite:
+    path = options.target_path()
+    if path.exists() and not options.overwrite:
         raise ConflictError(f"{path} already exists; choose another name or send \"overwrite\": true.")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_hypernetwork(hypernetwork, path, overwrite=request.overwrite)
+    path = create_file(options, wording="api")
     runtime.refresh()
-    return describe(hypernetwork.name, path)
+    return describe(path.stem, str(path))
 
 
 def router() -> APIRouter:

@@ -6,69 +6,11 @@ settings for defaults, its txt2img parameters for previews, its queue lock and `
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Optional
+from typing import Any
 
-from ...jobs import JobManager
-from ...ui.context import PanelContext, TrainDefaults
-from .state import WebuiStateObserver
+from ..context import webui_context
 
-_JOBS: Optional[JobManager] = None
 WEBUI_TAB_SUFFIX = " (hypernet-ext)"  # the webui's own "Create hypernetwork" / "Train" tabs sit beside ours
-
-
-def job_manager() -> JobManager:
-    """The process-wide JobManager of the webui (shared with API routes): holds the queue lock while a job runs."""
-    global _JOBS
-    if _JOBS is None:
-        _JOBS = JobManager(observers=[WebuiStateObserver()], job_lock=_queue_lock)
-    return _JOBS
-
-
-def _queue_lock():
-    """The webui's GPU queue lock, so txt2img never runs on the model while we train on it."""
-    try:
-        from modules import call_queue
-    except ImportError:  # a fork without it: nothing to coordinate with
-        import contextlib
-        return contextlib.nullcontext()
-    return call_queue.queue_lock
-
-
-def _defaults() -> TrainDefaults:
-    from .. import settings
-    option = settings.option
-    return TrainDefaults(learning_rate=str(option("hypernet_ext_train_learn_rate")),
-                         batch_size=int(option("hypernet_ext_train_batch_size")),
-                         steps=int(option("hypernet_ext_train_steps")),
-                         save_every=int(option("hypernet_ext_train_save_every")),
-                         preview_every=int(option("hypernet_ext_train_preview_every")),
-                         save_optimizer_state=bool(option("hypernet_ext_train_save_optimizer")))
-
-
-def _log_dir() -> str:
-    from modules import shared
-    base = getattr(getattr(shared, "cmd_opts", None), "data_dir", None) or os.getcwd()
-    return os.path.join(base, "textual_inversion", "hypernet_ext")
-
-
-def _model_widths() -> tuple[int, ...]:
-    from modules import shared
-    from ..runtime import runtime
-    return runtime.model_widths(getattr(shared, "sd_model", None))
-
-
-def _host() -> Any:
-    from ..host import WebuiHost
-    return WebuiHost()
-
-
-def webui_context(preview_inputs: Optional[list] = None) -> PanelContext:
-    from .. import settings
-    from ..runtime import runtime
-    return PanelContext(hypernetwork_dirs=settings.hypernetwork_folders, log_dir=_log_dir, host=_host,
-                        model_widths=_model_widths, jobs=job_manager(), defaults=_defaults(),
-                        preview_inputs=preview_inputs, library_factory=lambda: runtime.library)
 
 
 def on_ui_train_tabs(params: Any) -> None:
