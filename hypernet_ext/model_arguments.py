@@ -40,8 +40,10 @@ def text_conditioning_from_args(args: argparse.Namespace):
 # -- end of hand-wired text conditioning flags -----------------------------------------------------
 
 
-def load_host_from_args(args: argparse.Namespace):
-    """The StandaloneHost named by `args.model` with the shared options."""
+def load_host_from_args(args: argparse.Namespace, dtype=None):
+    """The StandaloneHost named by `args.model` with the shared options (`dtype`: UNet weights, default fp32)."""
+    import torch
+
     from .standalone import load_host
     return load_host(args.model, device=args.device, prediction=getattr(args, "prediction", None),
-                     **text_conditioning_from_args(args).load_host_arguments())
+                     dtype=dtype or torch.float32, **text_conditioning_from_args(args).load_host_arguments())

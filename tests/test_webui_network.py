@@ -187,3 +187,18 @@ def test_model_change_and_unload_detach(webui):
     network.activate(p, [m.extra_networks.ExtraNetworkParams(items=["a", "1"])])
     m.script_callbacks.script_unloaded_callback()
     assert _runtime().attachment is None
+
+
+def test_strength_zero_installs_no_hooks_and_matches_no_tag(webui):
+    m = _setup(webui)
+    base = txt2img(m, m.extra_networks.parse_prompt("cat <hypernet:a:0>")[0])[1].outputs[0]  # tag removed
+    network = m.extra_networks.extra_network_registry["hypernet"]
+    p = m.processing.StableDiffusionProcessingTxt2Img(prompt="x")
+    network.activate(p, [m.extra_networks.ExtraNetworkParams(items=["a", "0"])])
+    assert _runtime().attachment is None
+    assert not any(mod._forward_pre_hooks for mod in m.shared.sd_model.modules())
+    network.activate(p, [m.extra_networks.ExtraNetworkParams(items=["a", "0"]),
+                         m.extra_networks.ExtraNetworkParams(items=["b", "0.5"])])
+    assert [hn.name for hn, _ in _runtime().applied] == ["b"]
+    network.deactivate(p)
+    assert torch.equal(txt2img(m, "cat <hypernet:a:0>")[1].outputs[0], base)

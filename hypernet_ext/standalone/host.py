@@ -61,6 +61,26 @@ class StandaloneHost:
         self.latent_channels = config.vae.latent_channels
         self.latent_downscale = config.vae.downscale
         self.model_name, self.model_hash = model_name, model_hash
+        self.offload_device = torch.device("cpu")
+
+    # -- low VRAM: encoders off the GPU while training reads cached latents/conditioning ------------
+    def offload_encoders(self, text_encoder: bool = True) -> None:
+        """Move the VAE (and the text encoder unless `text_encoder=False`) to `offload_device`."""
+        self.vae.to(self.offload_device)
+        if text_encoder:
+            self.text_encoder.to(self.offload_device)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # give the freed blocks back so other processes see them too
+
+    def restore_encoders(self) -> None:
+        """VAE and text encoder back on the host device."""
+        self.vae.to(self.device)
+        self.text_encoder.to(self.device)
+
+    @property
+    def encoder_devices(self) -> tuple[torch.device, torch.device]:
+        """(VAE device, text encoder device)."""
+        return next(self.vae.parameters()).device, next(self.text_encoder.parameters()).device
 
     @torch.no_grad()
     def encode_latent_distribution(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

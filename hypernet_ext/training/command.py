@@ -131,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
     header = read_header(file) if _is_file(file) else {"name": "hypernetwork"}
     options = options_from_args(args, header["name"]).validate()
     print(f"Loading model {args.model} ...", file=sys.stderr)
-    host = load_host_from_args(args)
-    result = train_hypernetwork(host, options, terminal_progress(options.steps, "Training"))
+    from .distributed import init_process_group, launched_ranks, train_distributed
+    from .low_vram import UNET_WEIGHT_DTYPES
+    ranks = launched_ranks()  # torchrun --nproc_per_node N: data-parallel ranks
+    if ranks is not None:
+        args.device = init_process_group(ranks, args.device)
+    host = load_host_from_args(args, dtype=UNET_WEIGHT_DTYPES[options.unet_weights])
+    progress = terminal_progress(options.steps, "Training") if ranks is None or ranks.is_main else None
+    result = train_distributed(host, options, progress, ranks)
     stopped = StopReason(result.stopped)
     print(result.message, file=sys.stdout if stopped.succeeded else sys.stderr)
     if stopped is StopReason.INTERRUPTED:

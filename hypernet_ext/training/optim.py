@@ -1,8 +1,8 @@
 """Optimizers by name, learning-rate setting, and gradient clipping.
 
 Any `torch.optim` optimizer is accepted by its class name (case-insensitive), plus Lion
-(`lion_pytorch`), D-Adaptation (`dadaptation`) and Prodigy (`prodigyopt`) when those packages are
-installed. Optimizer-specific keyword arguments come from `args` (e.g. `{"weight_decay": 0.0}`).
+(`lion_pytorch`), D-Adaptation (`dadaptation`), Prodigy (`prodigyopt`) and AdamW8bit
+(`bitsandbytes`, CUDA) when those packages are installed. Optimizer-specific keyword arguments come from `args` (e.g. `{"weight_decay": 0.0}`).
 """
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ _OPTIONAL = {
     "dadaptadan": ("dadaptation", "DAdaptAdan", "dadaptation", {}),
     "dadaptlion": ("dadaptation", "DAdaptLion", "dadaptation", {}),
     "prodigy": ("prodigyopt", "Prodigy", "prodigyopt", {}),
+    # 8-bit optimizer state (a quarter of AdamW's) for low-VRAM cards; bitsandbytes needs CUDA
+    "adamw8bit": ("bitsandbytes.optim", "AdamW8bit", "bitsandbytes", {}),
 }
 _OPTIONAL_DISPLAY = {"lion": "Lion", "dadaptadam": "DAdaptAdam", "dadaptadamw": "DAdaptAdamW",
                      "dadaptsgd": "DAdaptSGD", "dadaptadagrad": "DAdaptAdaGrad", "dadaptadan": "DAdaptAdan",
-                     "dadaptlion": "DAdaptLion", "prodigy": "Prodigy"}
+                     "dadaptlion": "DAdaptLion", "prodigy": "Prodigy",
+                     "adamw8bit": "AdamW8bit"}
 
 
 def _torch_optimizers() -> dict[str, type]:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 from ..errors import InvalidOptionError
 from ..option_spec import option
 from .host import PreviewParams
+from .low_vram import UNET_WEIGHT_DTYPES
 from .optim import CLIP_MODES, DEFAULT_OPTIMIZER, optimizer_names, resolve_optimizer
 from .schedule import ClipSchedule, CosineWarmupRestarts, StepSchedule
 
@@ -111,6 +112,15 @@ class TrainingOptions:
     early_stop: int = option(0, help="stop when the validation loss has not improved for K evaluations, keeping "
                              "the best checkpoint (0: off)", label="Early stop after K evaluations",
                              group="validation", minimum=0, metavar="K")
+    # -- low VRAM (see training/low_vram.py) --
+    offload_encoders: bool = option(
+        False, label="Offload VAE and text encoder after caching", group="memory",
+        help="move the VAE and text encoder off the GPU once latents and captions are cached (back for "
+             "previews); the text encoder stays when tag shuffle/dropout change prompts every step")
+    unet_weights: str = option(
+        "fp32", label="Frozen UNet weights", group="memory", choices=tuple(UNET_WEIGHT_DTYPES),
+        help="dtype of the frozen UNet's weights (standalone trainer): fp16/bf16 halve its memory and run "
+             "under autocast; the hypernetwork itself always trains in fp32")
 
     @property
     def seed(self) -> int:
@@ -165,7 +175,8 @@ class TrainingOptions:
                 f"continue these weights with a fresh optimizer.")
 
     def _validate_choices(self) -> None:
-        for name, allowed in (("precision", PRECISIONS), ("lr_scheduler", LR_SCHEDULERS), ("grad_clip", CLIP_MODES)):
+        for name, allowed in (("precision", PRECISIONS), ("lr_scheduler", LR_SCHEDULERS), ("grad_clip", CLIP_MODES),
+                              ("unet_weights", tuple(UNET_WEIGHT_DTYPES))):
             if getattr(self, name) not in allowed:
                 raise InvalidOptionError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
 

@@ -32,6 +32,7 @@ from .data import TrainingData
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
 from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
+from .low_vram import EncoderOffload
 from .host import PreviewParams
 from .loss import autocast_context, diffusion_loss, seed_dropout
 from .optim import (build_optimizer, check_optimizer_state, clip_and_step, effective_learning_rate,
@@ -163,11 +164,14 @@ class Trainer:
         opts = self.options
         self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
         attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
+        self.encoders = EncoderOffload(self.host, opts.offload_encoders, text_cached=self.data.prompts.is_static)
         bad_text = None
         if self.validation is not None:  # the curve's first point: the weights training starts from
             self.validation.evaluate(self.hn, self.start_step, str(self.options.hypernetwork))
         try:
-            with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing):
+            with GradientCheckpointing(self.host.unet, opts.gradient_checkpointing), self.encoders:
+                if self.encoders.note:
+                    self.notes.append(self.encoders.note)
                 stopped, reason = self._loop()
         except (KeyboardInterrupt, Cancelled):
             stopped, reason = StopReason.INTERRUPTED, "interrupted by the user"
@@ -298,7 +302,7 @@ class Trainer:
             width=self.options.data.width, height=self.options.data.height)
         self.hn.eval()
         try:
-            with torch.no_grad(), torch.random.fork_rng():
+            with torch.no_grad(), torch.random.fork_rng(), self.encoders.restored():
                 image = self.host.generate_preview(params)
         finally:
             self.hn.train()

@@ -15,6 +15,7 @@ from typing import Any
 
 from modules import extra_networks, shared
 
+from ..apply import active_pairs
 from ..prompt_tags import HypernetTag, parse_prompt
 from . import settings
 from .infotext import merge_hashes
@@ -38,7 +39,8 @@ class HypernetExtraNetwork(extra_networks.ExtraNetwork):
         pairs, resolve_warnings = self.runtime.library.resolve(tags) if tags else ([], [])
         warnings += resolve_warnings
         pairs = self._checked(pairs, warnings)
-        self.runtime.apply(shared.sd_model, pairs)
+        # strength 0 is free: such tags stay in the infotext but install no hooks (all 0: none at all)
+        self.runtime.apply(shared.sd_model, active_pairs(pairs))
         if pairs:
             self._record_infotext(p, pairs)
         for warning in warnings:
