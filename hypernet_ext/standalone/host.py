@@ -162,9 +162,13 @@ def host_from_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Optio
 
 def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
               dtype: torch.dtype = torch.float32, prediction: Optional[str] = None) -> StandaloneHost:
-    """A `StandaloneHost` for "tiny" (the embedded toy model) or an SD 1.x/2.x checkpoint path."""
+    """A host for "tiny" / "tiny-sdxl" (embedded toy models) or an SD 1.x/2.x/SDXL checkpoint path."""
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise InvalidOptionError(f"dtype {dtype} is not float32, float16 or bfloat16")
+    if str(model) == "tiny-sdxl":  # SDXL dispatch hook (sdxl_host.py)
+        from .sdxl_host import load_tiny_sdxl_host
+
+        return load_tiny_sdxl_host(device=device, dtype=dtype, prediction=prediction)
     if str(model) == "tiny":
         from .tiny import tiny_checkpoint
 
@@ -173,6 +177,14 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
                                     prediction=prediction, model_name="tiny")
     path = os.fspath(model)
     weights, metadata = ckpt.read_checkpoint(path)
+    from .sdxl_checkpoint import is_sdxl_state_dict  # SDXL dispatch hook (sdxl_host.py)
+
+    if is_sdxl_state_dict(weights):
+        from .sdxl_host import sdxl_host_from_state_dict
+
+        return sdxl_host_from_state_dict(weights, source=path, device=device, dtype=dtype, prediction=prediction,
+                                         model_name=os.path.splitext(os.path.basename(path))[0],
+                                         model_hash=short_hash(path))
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,
                                 prediction=prediction, model_name=os.path.splitext(os.path.basename(path))[0],
                                 model_hash=short_hash(path))

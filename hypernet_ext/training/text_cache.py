@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 
 from ..errors import HypernetError
+from . import conditioning
 
 Encoder = Callable[[list[str]], torch.Tensor]
 
@@ -40,7 +41,7 @@ class NonFiniteConditioningError(HypernetError):
 
 def check_conditioning(texts: Sequence[str], cond: torch.Tensor, hint: str = "") -> None:
     """Raise `NonFiniteConditioningError` for the first of `texts` whose row of `cond` is not finite."""
-    finite = torch.isfinite(cond.detach()).flatten(1).all(dim=1)
+    finite = conditioning.finite_rows(cond)
     if bool(finite.all()):
         return
     bad = int((~finite).nonzero()[0, 0])
@@ -67,9 +68,9 @@ class TextConditionCache:
         with torch.no_grad():
             for start in range(0, len(texts), self.chunk_size):
                 chunk = texts[start:start + self.chunk_size]
-                cond = self._encode(list(chunk)).detach()
+                cond = conditioning.detached(self._encode(list(chunk)))
                 check_conditioning(chunk, cond)
-                out.update({t: cond[i].clone() for i, t in enumerate(chunk)})
+                out.update({t: conditioning.row(cond, i) for i, t in enumerate(chunk)})
         self.misses += len(texts)
         return out
 
@@ -96,7 +97,7 @@ class TextConditionCache:
             fresh = self._encode_texts(missing)
             found.update(fresh)
             self._remember(fresh)
-        return stack_conditioning([found[t] for t in texts])
+        return conditioning.stack_rows([found[t] for t in texts], stack_conditioning)
 
     def _lookup(self, text: str):
         row = self._pinned.get(text)
