@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from .errors import HypernetError, InvalidOptionError
-from .model_arguments import add_model_options, load_host_from_args
+from .model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -107,7 +107,7 @@ def _info_run(args: argparse.Namespace) -> int:
 
 # -- generate ----------------------------------------------------------------------------------
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="'tiny' or an SD1/SD2 checkpoint file")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--hypernetwork-dir", action="append", required=True, metavar="DIR",
                         help="folder of hypernetworks named by <hypernet:NAME:WEIGHT> tags; repeatable")
     parser.add_argument("--prompt", required=True, help='e.g. "a castle <hypernet:anime:0.8>"')
@@ -116,7 +116,7 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg-scale", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", metavar="WxH", help="default 512x512 (64x64 for --model tiny)")
+    parser.add_argument("--size", metavar="WxH", help="default 512x512 (1024x1024 for SDXL, 64x64 for tiny models)")
     add_model_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
@@ -132,9 +132,10 @@ def _generate_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
-    width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
+    size = parse_size(args.size) if args.size else None
     library = HypernetworkLibrary(args.hypernetwork_dir)
     host = load_host_from_args(args)
+    width, height = size or (default_image_side(args.model, host),) * 2
     result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
                                 cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
     for warning in result.warnings:
@@ -158,7 +159,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "convert": Subcommand("convert between .pt (webui format) and .safetensors", add_arguments=_convert_arguments,
                           run=_convert_run),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
-    "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
+    "demo": Subcommand("run every step on a built-in tiny model (--model tiny or tiny-sdxl): sample images -> preprocess -> create -> "
                        "train -> resume -> generate", module="hypernet_ext.demo"),
     "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
                      module="hypernet_ext.ui.command"),

@@ -6,6 +6,7 @@ from typing import Any
 
 from .attach import attach_hypernetworks
 from .prompt_tags import parse_prompt
+from .widths import width_warning
 
 
 @dataclass
@@ -29,6 +30,8 @@ def generate_with_tags(host, library, prompt: str, negative_prompt: str = "", **
     """
     parsed = parse_prompt(prompt or "")
     pairs, warnings = library.resolve(parsed.tags)
+    model_widths = getattr(host, "attention_widths", ()) or ()
+    warnings += [w for w in (width_warning(hn, model_widths) for hn, _ in pairs) if w]
     with attach_hypernetworks(host.unet, pairs):
         image = host.generate(parsed.prompt, negative_prompt or "", **sampling)
     return TaggedImage(image=image, prompt=parsed.prompt, applied=[(hn.name, w) for hn, w in pairs],

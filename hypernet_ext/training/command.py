@@ -10,7 +10,7 @@ import ast
 import sys
 
 from ..errors import InvalidOptionError
-from ..model_arguments import add_model_options, load_host_from_args
+from ..model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 from ..progress import terminal_progress
 from .optim import DEFAULT_OPTIMIZER
 from .options import DEFAULT_LEARNING_RATE, LR_SCHEDULERS, PRECISIONS, TrainingOptions
@@ -25,7 +25,7 @@ class UsageError(InvalidOptionError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every `train` flag."""
     req = parser.add_argument_group("required")
-    req.add_argument("--model", required=True, help="'tiny' (built-in toy model) or an SD1/SD2 checkpoint file")
+    req.add_argument("--model", required=True, help=MODEL_HELP)
     req.add_argument("--hypernetwork", required=True, metavar="FILE", help="hypernetwork to train (.pt/.safetensors)")
     req.add_argument("--data", required=True, metavar="DIR", help="folder of training images (+ .txt captions)")
     req.add_argument("--log-dir", required=True, metavar="DIR", help="checkpoints, previews, loss CSV/PNG, settings")
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--template", default="style_filewords", metavar="FILE", help="built-in name or .txt path")
     size = data.add_mutually_exclusive_group()
-    size.add_argument("--size", metavar="WxH", help="training size (default 512x512; 64x64 for --model tiny)")
+    size.add_argument("--size", metavar="WxH", help="training size (default 512x512, use 1024x1024 for SDXL; 64x64 for tiny models)")
     size.add_argument("--buckets", action="store_true", help="aspect-ratio buckets of about 512x512 pixels (64x64 for tiny) instead of one size")
     data.add_argument("--resize", choices=("crop", "stretch", "fit"), default="crop")
     data.add_argument("--shuffle-tags", action="store_true")
@@ -114,8 +114,8 @@ def parse_optimizer_args(items: list[str]) -> dict:
 def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> TrainingOptions:
     from .data import DataOptions
     from .host import PreviewParams
-    default_size = "64x64" if args.model == "tiny" else "512x512"
-    width, height = parse_size(args.size or default_size)
+    side = default_image_side(args.model)
+    width, height = parse_size(args.size) if args.size else (side, side)
     data = DataOptions(args.data, hypernetwork_name, template=args.template, width=width, height=height,
                        resize=args.resize, buckets=args.buckets, batch_size=args.batch_size,
                        shuffle_tags=args.shuffle_tags, keep_first_tags=args.keep_first_tags,

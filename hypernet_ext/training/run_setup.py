@@ -6,6 +6,8 @@ from typing import Callable
 
 from torch import nn
 
+from ..widths import host_family
+
 FROZEN_ATTRIBUTES = ("unet", "vae", "text_encoder", "first_stage_model", "cond_stage_model", "model")
 
 
@@ -47,7 +49,8 @@ def training_metadata(host, options, data) -> dict:
     return {
         "settings": settings,
         "base_model": {"name": getattr(host, "model_name", None), "hash": getattr(host, "model_hash", None),
-                       "parameterization": getattr(host, "parameterization", None)},
+                       "parameterization": getattr(host, "parameterization", None),
+                       "family": host_family(host)},
         "dataset": {"images": len(data), "summary": data.report.summary()},
         "trained_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
