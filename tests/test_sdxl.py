@@ -156,3 +156,39 @@ def test_sdxl_single_file_round_trip(host, tmp_path):
     x, t = torch.randn(1, 4, 8, 8), torch.tensor([100])
     cond = host.encode_text(["same"])
     assert torch.equal(host.predict(x, t, cond), loaded.predict(x, t, loaded.encode_text(["same"])))
+
+
+def test_width_warnings_name_both_sides(host, tmp_path):
+    from hypernet_ext.widths import family_of_widths, match_widths
+
+    sd1_file_on_sdxl = match_widths((768, 320, 640, 1280), (2048, 640, 1280)).warning("old")
+    assert "made for SD1, not SDXL" in sd1_file_on_sdxl and "[768, 320] are ignored" in sd1_file_on_sdxl
+    sdxl_only_on_sd1 = match_widths((1024,), (768, 320, 640, 1280)).warning("v2")
+    assert "none match" in sdxl_only_on_sd1 and "[1024]" in sdxl_only_on_sd1 and "[768, 320, 640, 1280]" in sdxl_only_on_sd1
+    assert match_widths((2048, 640, 1280), (2048, 640, 1280)).warning("fits") is None
+    assert match_widths((768, 320, 640, 1280), (768, 32, 64, 128)).warning("toy") is None  # text width fits
+    assert family_of_widths((2048, 640, 1280)) == "sdxl" and family_of_widths((320,)) is None
+
+
+def test_tagged_generation_warns_for_an_sd1_file_on_sdxl(host, tmp_path):
+    from hypernet_ext.library import HypernetworkLibrary
+
+    hn = create_hypernetwork("sd1style", sizes=(768, 320, 640, 1280), seed=1, layer_structure=(1, 0.5, 1))
+    assert hn.metadata["base_family"] == "sd1"
+    save_hypernetwork(hn, tmp_path / "sd1style.pt")
+    result = generate_with_tags(host, HypernetworkLibrary(tmp_path), "a cat <hypernet:sd1style:1>",
+                                steps=1, seed=1, width=64, height=64)
+    assert any("made for SD1, not SDXL" in w for w in result.warnings)
+    assert any("this model's attention layers use [2048, 64, 128]" in w for w in result.warnings)
+
+
+def test_sdxl_training_records_the_family_and_warns_for_foreign_widths(host, tmp_path):
+    data = _dataset(tmp_path / "data", count=2)
+    hn = create_hypernetwork("mixed", sizes=(768, 64), seed=0, layer_structure=(1, 0.5, 1))
+    source = save_hypernetwork(hn, tmp_path / "mixed.pt")
+    result = train_hypernetwork(host, make_options(tmp_path, source, data, steps=1))
+    assert "made for SD1, not SDXL" in result.message
+    from hypernet_ext.storage import load_hypernetwork
+    trained = load_hypernetwork(result.final_path)
+    assert trained.metadata["base_family"] == "sdxl"
+    assert trained.metadata["training"]["base_model"]["family"] == "sdxl"

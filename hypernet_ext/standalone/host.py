@@ -182,7 +182,7 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
     if is_sdxl_state_dict(weights):
         from .sdxl_host import sdxl_host_from_state_dict
 
-        return sdxl_host_from_state_dict(weights, source=path, device=device, dtype=dtype, prediction=prediction,
+        return sdxl_host_from_state_dict(weights, source=path, path=path, device=device, dtype=dtype, prediction=prediction,
                                          model_name=os.path.splitext(os.path.basename(path))[0],
                                          model_hash=short_hash(path))
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,

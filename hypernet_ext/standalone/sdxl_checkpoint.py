@@ -10,10 +10,12 @@ Structure rules (`infer_sdxl_unet_config`, one per field): base channels from th
 level per Downsample op; res blocks per level from `input_blocks.N`; attention levels and
 transformer depth per level from `input_blocks.N.1.transformer_blocks.*`; text width from
 `attn2.to_k`; pooled + size-embedding width from `label_emb.0.0`. Heads: 64 channels per head, as
-every SDXL model uses (at least one head).
+every SDXL model uses (at least one head), unless a webui-style `<checkpoint>.yaml` beside the
+file says otherwise (`network_config.params.num_head_channels` / `num_heads`, see `sidecar_heads`).
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from dataclasses import dataclass
@@ -49,6 +51,8 @@ class SDXLUNetConfig:
     adm_in_channels: int = 2816
     in_channels: int = 4
     out_channels: int = 4
+    head_channels: int = HEAD_CHANNELS   # sgm's num_head_channels (-1: use num_heads)
+    num_heads: int = -1
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -64,7 +68,8 @@ class SDXLUNetConfig:
         attention = [d > 0 for d in self.transformer_depth]
         down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention)
         up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention))
-        heads = tuple(max(1, w // HEAD_CHANNELS) for w in self.widths)
+        heads = tuple(self.num_heads if self.head_channels <= 0 else max(1, w // self.head_channels)
+                      for w in self.widths)
         return dict(
             sample_size=32, in_channels=self.in_channels, out_channels=self.out_channels,
             down_block_types=down, up_block_types=up, mid_block_type="UNetMidBlock2DCrossAttn",
@@ -258,7 +263,28 @@ def infer_sdxl_text_config(sd: Mapping[str, torch.Tensor]) -> SDXLTextConfig:
         vocab_size=int(tokens.shape[0]), positions=int(sd[f"{gp}positional_embedding"].shape[0]))
 
 
-def infer_sdxl_config(sd: Mapping[str, torch.Tensor]) -> SDXLModelConfig:
+def sidecar_heads(path: str | None) -> dict:
+    """{"head_channels": .., "num_heads": ..} from a webui-style `<checkpoint>.yaml`, or {} without one."""
+    import os
+
+    yaml_path = os.path.splitext(path)[0] + ".yaml" if path else None
+    if not yaml_path or not os.path.isfile(yaml_path):
+        return {}
+    import yaml
+
+    try:
+        with open(yaml_path, encoding="utf-8") as handle:
+            params = yaml.safe_load(handle)["model"]["params"]["network_config"]["params"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise UnsupportedModelError(f"{yaml_path}: no readable model.params.network_config.params "
+                                    f"({error}); fix or remove it") from error
+    channels, heads = int(params.get("num_head_channels", -1)), int(params.get("num_heads", -1))
+    if channels <= 0 and heads <= 0:
+        return {}
+    return {"head_channels": channels, "num_heads": heads}
+
+
+def infer_sdxl_config(sd: Mapping[str, torch.Tensor], path: str | None = None) -> SDXLModelConfig:
     """The full structure of an SDXL single-file checkpoint (raises UnsupportedModelError)."""
     if not any(k.startswith(CLIP_L_PREFIX) for k in sd):
         raise UnsupportedModelError("the SDXL checkpoint has no first text encoder (conditioner.embedders.0.*); "
@@ -270,7 +296,8 @@ def infer_sdxl_config(sd: Mapping[str, torch.Tensor]) -> SDXLModelConfig:
         vae = VAEConfig(base_channels=vae.base_channels, channel_mult=vae.channel_mult,
                         num_res_blocks=vae.num_res_blocks, latent_channels=vae.latent_channels,
                         attention_levels=vae.attention_levels, scale_factor=SDXL_VAE_SCALE_FACTOR)
-        return SDXLModelConfig(unet=infer_sdxl_unet_config(sd), vae=vae, text=infer_sdxl_text_config(sd))
+        unet = dataclasses.replace(infer_sdxl_unet_config(sd), **sidecar_heads(path))
+        return SDXLModelConfig(unet=unet, vae=vae, text=infer_sdxl_text_config(sd))
     except KeyError as error:
         raise UnsupportedModelError(f"the checkpoint lacks the tensor {error.args[0]!r} that every SDXL "
                                     "checkpoint has; the file is incomplete or another architecture") from error

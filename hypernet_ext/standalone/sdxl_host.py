@@ -132,13 +132,14 @@ class SDXLHost:
 
 
 def sdxl_host_from_state_dict(state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+                              path: Optional[str] = None,
                               device: Union[str, torch.device] = "cpu", dtype: torch.dtype = torch.float32,
                               prediction: Optional[str] = None, model_name: Optional[str] = None,
                               model_hash: Optional[str] = None) -> SDXLHost:
     """Build an SDXL host from sgm-layout tensors (adopted, not copied, when dtypes match)."""
     if prediction not in (None, "eps"):
         raise InvalidOptionError(f"SDXL models predict eps; --prediction {prediction} is not supported for them")
-    config = infer_sdxl_config(state_dict)
+    config = infer_sdxl_config(state_dict, path)
     unet_weights = sgm_to_diffusers_unet(ckpt.with_prefix(state_dict, UNET_PREFIX), config.unet)
     unet = ckpt.build_with_weights(lambda: build_sdxl_unet(config.unet), unet_weights, "UNet", source)
     vae_weights = {k: v for k, v in ckpt.with_prefix(state_dict, VAE_PREFIX).items() if k.startswith(_VAE_PARTS)}
