@@ -173,7 +173,7 @@ def test_width_warnings_name_both_sides(host, tmp_path):
 def test_tagged_generation_warns_for_an_sd1_file_on_sdxl(host, tmp_path):
     from hypernet_ext.library import HypernetworkLibrary
 
-    hn = create_hypernetwork("sd1style", sizes=(768, 320, 640, 1280), seed=1, layer_structure=(1, 0.5, 1))
+    hn = create_hypernetwork("sd1style", sizes=(768, 64, 320), seed=1, layer_structure=(1, 0.5, 1))
     assert hn.metadata["base_family"] == "sd1"
     save_hypernetwork(hn, tmp_path / "sd1style.pt")
     result = generate_with_tags(host, HypernetworkLibrary(tmp_path), "a cat <hypernet:sd1style:1>",
