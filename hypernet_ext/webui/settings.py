@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ..infotext import HASHES_INFOTEXT_KEY
+
 SECTION = ("hypernet_ext", "Hypernetworks (hypernet-ext)")
 TRAINING_SECTION = ("hypernet_ext_training", "Hypernetwork training (hypernet-ext)")
 CATEGORIES = {SECTION: "sd", TRAINING_SECTION: "training"}  # webui v1.6+ settings categories
-HASHES_INFOTEXT_KEY = "Hypernet hashes"
 
 
 @dataclass(frozen=True)
