@@ -20,7 +20,13 @@ model and runs one no-grad forward; then the kernel's peak-RSS mark is reset (`/
 i.e. activations + gradients + optimizer state. RSS includes allocator caching, so it is an upper
 bound on tensor memory; read the ratio step/limit.
 
+SDXL (`--sdxl`): the full-size SDXL UNet (diffusers' UNet2DConditionModel with SDXL's widths and
+depths, random weights, SDPA; latent 16x16; pooled vector and size numbers fixed) with a 2048-only
+and the default (2048, 640, 1280) 1-2-1 hypernetwork; `--device cuda` runs it (and its peak
+memory, from the CUDA allocator's peak counter) on a GPU. About 10 GB of fp32 weights.
+
 Usage: python bench/bench_training.py [--repeats 3] [--batches 1,4] [--no-memory] [--no-tiny]
+       python bench/bench_training.py --sdxl [--device cuda] [--batches 1,4] --no-tiny --no-sd15
 """
 from __future__ import annotations
 
@@ -43,6 +49,32 @@ from hypernet_ext.attach import attach_hypernetworks  # noqa: E402
 from hypernet_ext.training.optim import build_optimizer  # noqa: E402
 
 SD15_WIDTHS = {"768-only": (768,), "default 4 widths": (768, 320, 640, 1280)}
+SDXL_WIDTHS = {"2048-only": (2048,), "default 3 widths": (2048, 640, 1280)}
+SDXL_TARGETS = {"2048-only": 1.20, "default 3 widths": 1.45}
+
+
+class SDXLCall(torch.nn.Module):
+    """The SDXL UNet behind the `unet(x, t, context=...)` call the bench uses (fixed pooled vector and sizes)."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+        g = torch.Generator().manual_seed(1)
+        self.register_buffer("pooled", torch.randn((1, 1280), generator=g))
+        self.register_buffer("sizes", torch.tensor([[1024.0, 1024.0, 0.0, 0.0, 1024.0, 1024.0]]))
+
+    def forward(self, x, timesteps, context):
+        batch = x.shape[0]
+        added = {"text_embeds": self.pooled.expand(batch, -1), "time_ids": self.sizes.expand(batch, -1)}
+        return self.unet(x, timesteps, encoder_hidden_states=context, added_cond_kwargs=added).sample
+
+
+def build_sdxl(device: str):
+    from hypernet_ext.standalone.sdxl_checkpoint import SDXL_BASE_UNET, build_sdxl_unet
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(0)
+        unet = SDXLCall(build_sdxl_unet(SDXL_BASE_UNET))
+    return unet.requires_grad_(False).eval(), (4, 16, 16), 2048
 
 
 def build(model: str):
@@ -145,6 +177,41 @@ def time_sd15(batches, repeats):
                   flush=True)
 
 
+def _on(device, tensors):
+    return tuple(t.to(device) for t in tensors)
+
+
+def time_sdxl(batches, repeats, device: str, memory: bool):
+    unet, shape, text_width = build_sdxl(device)
+    for batch in batches:
+        args = _on(device, inputs(shape, text_width, batch))
+        runners = {label: TrainStep(unet, widths) for label, widths in SDXL_WIDTHS.items()}
+        for runner in runners.values():
+            runner.hn.to(device)
+        ratios = compare(unet, runners, args, repeats)
+        peaks = sdxl_peaks(unet, runners, args, device) if memory and device.startswith("cuda") else {}
+        for label, ratio in ratios.items():
+            target = SDXL_TARGETS[label]
+            verdict = "ok" if ratio <= target else "ABOVE TARGET"
+            extra = (f"; peak memory step/limit {peaks[label] / peaks['limit']:.3f} (limit peak "
+                     f"{peaks['limit'] / 2**20:.0f} MiB)") if peaks else ""
+            print(f"SDXL 16x16 batch {batch} ({device}): step/limit {label:17s} = {ratio:.3f}  (target <= {target}, "
+                  f"{verdict}){extra}", flush=True)
+
+
+def sdxl_peaks(unet, runners, args, device) -> dict[str, int]:
+    """CUDA: bytes allocated at the peak of one call above what was allocated before it."""
+    out = {}
+    for name, fn in {"limit": lambda *a: limit_step(unet, *a), **runners}.items():
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn(*args)
+        torch.cuda.synchronize(device)
+        out[name] = torch.cuda.max_memory_allocated(device) - before
+    return out
+
+
 def time_tiny(repeats):
     unet, shape, text_width = build("tiny")
     widths = (768, 32, 64, 128)
@@ -204,6 +271,8 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-tiny", action="store_true")
     parser.add_argument("--no-sd15", action="store_true")
+    parser.add_argument("--sdxl", action="store_true", help="also time the full-size SDXL UNet (about 10 GB)")
+    parser.add_argument("--device", default="cpu", help="device for --sdxl (e.g. cuda)")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     parser.add_argument("--probe-batch", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,7 +286,9 @@ def main() -> None:
         time_tiny(args.repeats)
     if not args.no_sd15:
         time_sd15(batches, args.repeats)
-    if not args.no_memory:
+    if args.sdxl:
+        time_sdxl(batches, args.repeats, args.device, memory=not args.no_memory)
+    if not args.no_memory and not args.no_sd15:
         measure_memory(batches)
 
 

@@ -21,7 +21,7 @@ from .create_options import CreateOptions, create_file
 from .errors import HypernetError, InvalidOptionError
 from .image_output import encode_image, output_format
 from .library import HypernetworkLibrary
-from .model_arguments import add_model_options, load_host_from_args
+from .model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 from .option_cli import add_option_flags, defaults_with, given_values
 from .storage import convert_hypernetwork, load_hypernetwork, read_header
 from .tagged_generation import generate_with_tags, generation_infotext
@@ -96,7 +96,7 @@ def _info_run(args: argparse.Namespace) -> int:
 
 # -- generate ----------------------------------------------------------------------------------
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="'tiny' or an SD1/SD2 checkpoint file")
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--hypernetwork-dir", action="append", required=True, metavar="DIR",
                         help="folder of hypernetworks named by <hypernet:NAME:WEIGHT> tags; repeatable")
     parser.add_argument("--prompt", required=True, help='e.g. "a castle <hypernet:anime:0.8>"')
@@ -106,7 +106,7 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg-scale", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", metavar="WxH", help="default 512x512 (64x64 for --model tiny)")
+    parser.add_argument("--size", metavar="WxH", help="default 512x512 (1024x1024 for SDXL, 64x64 for tiny models)")
     add_model_options(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
@@ -116,9 +116,10 @@ def _generate_run(args: argparse.Namespace) -> int:
     fmt = output_format(out, "--out")
     if out.exists() and not args.overwrite:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
-    width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
+    size = parse_size(args.size) if args.size else None
     library = HypernetworkLibrary(args.hypernetwork_dir)
     host = load_host_from_args(args)
+    width, height = size or (default_image_side(args.model, host),) * 2
     check_image_size(width, height, getattr(host, "size_multiple", 8))
     result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
                                 cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
@@ -160,7 +161,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "compare": Subcommand("comparison grid: one column per hypernetwork, one row per seed",
                           module="hypernet_ext.compare"),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
-    "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
+    "demo": Subcommand("run every step on a built-in tiny model (--model tiny or tiny-sdxl): sample images -> preprocess -> create -> "
                        "train -> resume -> generate", module="hypernet_ext.demo"),
     "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
                      module="hypernet_ext.ui.command"),

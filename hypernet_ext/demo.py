@@ -64,7 +64,7 @@ def _draw(subject: str, palette, size, rng: random.Random) -> Image.Image:
     return image
 
 
-def run_demo(out: Path, steps: int = 40, seed: int = 0) -> dict:
+def run_demo(out: Path, steps: int = 40, seed: int = 0, model: str = "tiny") -> dict:
     """Run the whole pipeline under `out` and return a summary dict (paths, losses, timings)."""
     from .standalone import load_host  # the standalone stack (ldm, transformers): only when the demo runs
 
@@ -83,7 +83,7 @@ def run_demo(out: Path, steps: int = 40, seed: int = 0) -> dict:
                         progress=terminal_progress(description="preprocess"))
     print(report.summary())
 
-    host = load_host("tiny")
+    host = load_host(model)
     torch.manual_seed(seed)
     print(f"[3/6] creating a hypernetwork for widths {list(host.attention_widths)}")
     hn = create_hypernetwork("demo", sizes=host.attention_widths, layer_structure=(1, 2, 1),
@@ -142,8 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("hypernet-demo"), help="new folder for every output")
     parser.add_argument("--steps", type=int, default=40, help="total training steps (resumes at half)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=("tiny", "tiny-sdxl"), default="tiny",
+                        help="built-in toy model: SD1 architecture (tiny) or SDXL architecture (tiny-sdxl)")
 
 
 def run(args: argparse.Namespace) -> int:
-    run_demo(args.out, steps=args.steps, seed=args.seed)
+    run_demo(args.out, steps=args.steps, seed=args.seed, model=args.model)
     return 0

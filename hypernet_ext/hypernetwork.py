@@ -10,6 +10,7 @@ from torch import nn
 from .config import HypernetworkConfig
 from .errors import InvalidOptionError
 from .layers import build_module, initialize_weights
+from .widths import family_of_widths
 
 DEFAULT_SIZES = (768, 320, 640, 1280)
 KNOWN_SIZES = (768, 1024, 2048, 320, 640, 1280)
@@ -142,6 +143,9 @@ def create_hypernetwork(name: str, sizes: Sequence[int] = DEFAULT_SIZES,
                                 skip_connection=bool(skip_connection))
     hn = Hypernetwork(sanitize_name(name), sizes=_as_ints(sizes), config=config)
     hn.optional_info = optional_info
+    family = family_of_widths(hn.sizes)
+    if family is not None:  # our metadata names the model family the widths were made for
+        hn.metadata["base_family"] = family
     hn.initialize(std=init_std, seed=seed)
     return hn
 

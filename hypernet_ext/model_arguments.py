@@ -12,6 +12,18 @@ def add_model_options(parser) -> None:
     add_text_conditioning_options(parser)
 
 
+EMBEDDED_MODELS = ("tiny", "tiny-sdxl")
+MODEL_HELP = "'tiny' or 'tiny-sdxl' (built-in toy models) or an SD1/SD2/SDXL checkpoint file"
+
+
+def default_image_side(model: str, host=None) -> int:
+    """Default image side: 64 for the embedded toy models, 1024 for SDXL (when the host is known), else 512."""
+    if str(model) in EMBEDDED_MODELS:
+        return 64
+    from .widths import host_family
+    return 1024 if host is not None and host_family(host) == "sdxl" else 512
+
+
 # -- text conditioning flags, wired by hand until the CLI is generated from TextConditioningOptions --
 def add_text_conditioning_options(parser) -> None:
     """`--clip-skip`, `--emphasis`, `--comma-backtrack` (see `standalone.text_options`)."""

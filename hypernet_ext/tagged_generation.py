@@ -9,6 +9,7 @@ from .errors import HypernetError
 from .infotext import HASHES_INFOTEXT_KEY, build_infotext, format_hashes
 from .prompt_tags import parse_prompt
 from .storage import short_hash
+from .widths import width_warning
 
 
 @dataclass
@@ -37,6 +38,8 @@ def generate_with_tags(host, library, prompt: str, negative_prompt: str = "", **
     """
     parsed = parse_prompt(prompt or "")
     pairs, warnings = library.resolve(parsed.tags)
+    model_widths = getattr(host, "attention_widths", ()) or ()
+    warnings += [w for w in (width_warning(hn, model_widths) for hn, _ in pairs) if w]
     names = _tag_names(library, parsed.tags, pairs)
     with attach_hypernetworks(host.unet, pairs):
         image = host.generate(parsed.prompt, negative_prompt or "", **sampling)

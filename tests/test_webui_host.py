@@ -76,7 +76,8 @@ def test_preview_uses_only_the_attachment(host, webui):
 
 
 @pytest.mark.parametrize("model, words", [
-    (SimpleNamespace(is_sdxl=True), "Training on SDXL is not supported yet"),
+    (SimpleNamespace(is_sdxl=True), "not the size embedders"),
+    (SimpleNamespace(is_sdxl=True, is_sdxl_inpaint=True), "SDXL inpainting"),
     (None, "No checkpoint is loaded"),
     (SimpleNamespace(is_sdxl=False, model=None), "not a Stable Diffusion"),
 ])

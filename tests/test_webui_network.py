@@ -173,7 +173,16 @@ def test_width_mismatch_warns(webui, capsys):
     write_hypernetwork(webui.folder, "sd2", seed=3, sizes=(1024,))
     m = start(webui).modules
     txt2img(m, "cat <hypernet:sd2:1>")
-    assert "none of which this model uses" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "none match" in err and "widths [1024]" in err and "use [768, 32, 64]" in err
+
+
+def test_other_family_warns_even_when_some_widths_match(webui, capsys):
+    write_hypernetwork(webui.folder, "xl", seed=3, sizes=(2048, 64))
+    m = start(webui).modules
+    txt2img(m, "cat <hypernet:xl:1>")
+    err = capsys.readouterr().err
+    assert "made for SDXL, not SD1" in err and "[2048] are ignored" in err
 
 
 def test_model_change_and_unload_detach(webui):

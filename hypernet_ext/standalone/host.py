@@ -205,7 +205,7 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
               dtype: torch.dtype = torch.float32, prediction: Optional[str] = None,
               clip_skip: Optional[int] = None, emphasis: str = "Original",
               comma_backtrack: int = DEFAULT_COMMA_BACKTRACK) -> StandaloneHost:
-    """A `StandaloneHost` for "tiny" (the embedded toy model) or an SD 1.x/2.x checkpoint path.
+    """A `StandaloneHost` for "tiny" / "tiny-sdxl" (embedded toy models) or an SD 1.x/2.x/SDXL checkpoint path.
 
     clip_skip: None = the model's own (SD1: 1, the last text layer; SD2: the penultimate layer,
     which the webui uses whatever its Clip skip setting). emphasis and comma_backtrack are the
@@ -214,6 +214,10 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
                     "comma_backtrack": check_comma_backtrack(comma_backtrack)}
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise InvalidOptionError(f"dtype {dtype} is not float32, float16 or bfloat16")
+    if str(model) == "tiny-sdxl":  # SDXL dispatch hook (sdxl_host.py)
+        from .sdxl_host import load_tiny_sdxl_host
+
+        return load_tiny_sdxl_host(device=device, dtype=dtype, prediction=prediction)
     if str(model) == "tiny":
         from .tiny import tiny_checkpoint
 
@@ -222,6 +226,14 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
                                     prediction=prediction, model_name="tiny", text_options=text_options)
     path = os.fspath(model)
     weights, metadata = ckpt.read_checkpoint(path)
+    from .sdxl_checkpoint import is_sdxl_state_dict  # SDXL dispatch hook (sdxl_host.py)
+
+    if is_sdxl_state_dict(weights):
+        from .sdxl_host import sdxl_host_from_state_dict
+
+        return sdxl_host_from_state_dict(weights, source=path, path=path, device=device, dtype=dtype, prediction=prediction,
+                                         model_name=os.path.splitext(os.path.basename(path))[0],
+                                         model_hash=short_hash(path))
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,
                                 prediction=prediction, model_name=os.path.splitext(os.path.basename(path))[0],
                                 model_hash=short_hash(path), text_options=text_options)

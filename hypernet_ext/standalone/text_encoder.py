@@ -127,9 +127,12 @@ def sd1_text_weights(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def openclip_text_weights(sd: Mapping[str, torch.Tensor], config: TextEncoderConfig) -> dict[str, torch.Tensor]:
-    """`cond_stage_model.model.*` (OpenCLIP) -> `CLIPTextModel` state dict, last layer dropped."""
-    p, keep = SD2_TEXT_PREFIX, encoder_layers(config)
+def openclip_text_weights(sd: Mapping[str, torch.Tensor], config: TextEncoderConfig, *,
+                          prefix: str = SD2_TEXT_PREFIX, keep: Optional[int] = None) -> dict[str, torch.Tensor]:
+    """`cond_stage_model.model.*` (OpenCLIP) -> `CLIPTextModel` state dict, last layer dropped.
+
+    `prefix` and `keep` (layers kept) serve other OpenCLIP towers (SDXL's bigG keeps every layer)."""
+    p, keep = prefix, encoder_layers(config) if keep is None else keep
     out = {"text_model.embeddings.token_embedding.weight": sd[p + "token_embedding.weight"],
            "text_model.embeddings.position_embedding.weight": sd[p + "positional_embedding"],
            "text_model.final_layer_norm.weight": sd[p + "ln_final.weight"],
@@ -157,9 +160,10 @@ def unused_openclip_keys(sd: Mapping[str, torch.Tensor], config: TextEncoderConf
             and (k[len(SD2_TEXT_PREFIX):] in _OPENCLIP_UNUSED or k.startswith(last))}
 
 
-def hf_to_openclip_weights(model_sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def hf_to_openclip_weights(model_sd: Mapping[str, torch.Tensor], prefix: str = SD2_TEXT_PREFIX
+                           ) -> dict[str, torch.Tensor]:
     """Inverse of `openclip_text_weights` for the layers present (used to write SD2-style files)."""
-    p = SD2_TEXT_PREFIX
+    p = prefix
     out = {p + "token_embedding.weight": model_sd["text_model.embeddings.token_embedding.weight"],
            p + "positional_embedding": model_sd["text_model.embeddings.position_embedding.weight"],
            p + "ln_final.weight": model_sd["text_model.final_layer_norm.weight"],

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import InvalidOptionError
-from ..model_arguments import add_model_options, load_host_from_args
+from ..model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 from ..option_cli import add_option_flags, defaults_with, given_values
 from ..option_spec import parse_keyword_text
 from ..progress import terminal_progress
@@ -37,7 +37,7 @@ OPTION_CLASSES = (TrainingOptions, DataOptions, PreviewOptions)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The run's inputs, then one generated flag per declared training, data and preview option."""
     req = parser.add_argument_group("inputs")
-    req.add_argument("--model", required=True, help="'tiny' (built-in toy model) or an SD1/SD2 checkpoint file")
+    req.add_argument("--model", required=True, help=MODEL_HELP)
     req.add_argument("--hypernetwork", metavar="FILE", help="hypernetwork to train (.pt/.safetensors)")
     req.add_argument("--data", metavar="DIR", help="folder of training images (+ .txt captions); when resuming, "
                      "default: the run's")
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "run folder, with the run's saved options unless flags here change them")
     shorthands = parser.add_argument_group("shorthands")
     shorthands.add_argument("--size", metavar="WxH", help="training size, sets --width and --height (default "
-                            "512x512; 64x64 for --model tiny)")
+                            "512x512; 1024x1024 suits SDXL; 64x64 for the tiny models)")
     shorthands.add_argument("--clip", metavar="norm:V|value:V", help="gradient clipping, sets --grad-clip and "
                             "--grad-clip-value; V may be a schedule")
     for cls in OPTION_CLASSES:
@@ -89,8 +89,9 @@ def given_options(args: argparse.Namespace) -> dict:
 
 
 def model_defaults(model: str) -> dict:
-    """Defaults that depend on the model: the tiny model trains at 64x64."""
-    return {"width": 64, "height": 64} if model == "tiny" else {}
+    """Defaults that depend on the model: the embedded toy models train at 64x64."""
+    side = default_image_side(model)
+    return {"width": side, "height": side} if side != 512 else {}
 
 
 def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> TrainingOptions:

@@ -28,7 +28,8 @@ from .buckets import BatchSchedule
 from .captions import CaptionReadError, PromptBuilder, caption_for_image, compile_word_regex, load_template
 from .data_options import LATENT_SAMPLING, DataOptions
 from .keyed_rng import FLIP, LATENT_NOISE, ONCE_NOISE, keyed_normal, keyed_rng
-from .sizing import bucket_size, resize_for_training
+from .sizing import bucket_size, crop_top_left, resize_for_training
+from . import conditioning
 from .text_cache import TextConditionCache
 
 __all__ = ["DataOptions", "DatasetEmptyError", "DatasetReport", "TrainingBatch", "TrainingData",
@@ -67,7 +68,7 @@ class TrainingBatch:
     """One step's batch. `loss_weight` is None unless alpha weighting is on."""
 
     latents: torch.Tensor            # (B, C, h, w) float32 on host.device
-    cond: torch.Tensor               # (B, T, D) as the host's text encoder returns it
+    cond: conditioning.Conditioning  # (B, T, D), or a dict for SDXL hosts (with per-sample "sizes")
     texts: list[str]
     loss_weight: Optional[torch.Tensor]  # (B, C, h, w) float32 or None
     sources: list[str]               # image paths relative to data_dir
@@ -82,6 +83,7 @@ class _Prepared:
     from_txt: bool
     pixels: torch.Tensor             # (3, H, W) uint8
     alpha: Optional[Image.Image]
+    size_numbers: Optional[torch.Tensor] = None  # (O, 6) SDXL size conditioning, see _size_numbers
 
 
 @dataclass
@@ -93,6 +95,7 @@ class _Item:
     latents: torch.Tensor            # (O, C, h, w): the kept sample, or the mean for deterministic/random
     std: Optional[torch.Tensor]      # (O, C, h, w) for random sampling
     weight: Optional[torch.Tensor]   # (O, h, w) alpha loss weight
+    size_numbers: Optional[torch.Tensor] = None  # (O, 6) original (h, w), crop (top, left), target (h, w)
     # O = 2 with flip (index 1 is the mirrored image), else 1
 
 
@@ -108,6 +111,7 @@ class TrainingData:
         self.prompts = PromptBuilder(tuple(load_template(options.template)), options.name, int(options.seed),
                                      options.shuffle_tags, int(options.keep_first_tags), float(options.tag_dropout))
         self._word_regex = compile_word_regex(options.filename_word_regex)
+        self._size_conditioning = bool(getattr(host, "size_conditioning", False))
         self._root = Path(options.data_dir).expanduser()
         self._encode_batch_size = max(1, int(encode_batch_size))
         self.report = DatasetReport()
@@ -132,7 +136,7 @@ class TrainingData:
     def batch(self, step: int) -> TrainingBatch:
         """The batch of `step` (0-based); the same (seed, step) always gives the same batch."""
         indices = self.schedule.batch_indices(step)
-        latents, weights, texts, sources, flipped = [], [], [], [], []
+        latents, weights, texts, sources, flipped, sizes = [], [], [], [], [], []
         for slot, i in enumerate(indices):
             item, sample = self._items[i], step * self.batch_size + slot
             o = self._orientation(sample)
@@ -146,9 +150,13 @@ class TrainingData:
             texts.append(self.prompts.text(item.caption, sample))
             sources.append(item.source)
             flipped.append(o == 1)
+            if item.size_numbers is not None:
+                sizes.append(item.size_numbers[o])
         device = self.host.device
         loss_weight = torch.stack(weights).to(device) if weights else None
-        cond = self._text_cache.get_batch(texts).to(device)
+        cond = conditioning.to_device(self._text_cache.get_batch(texts), device)
+        if sizes:
+            cond = conditioning.with_sizes(cond, torch.stack(sizes).to(device))
         return TrainingBatch(torch.stack(latents).to(device), cond, texts, loss_weight, sources, flipped)
 
     def text_encode_cache_info(self) -> dict:
@@ -210,8 +218,9 @@ class TrainingData:
         opts = self.options
         try:
             caption, origin = caption_for_image(path, self._word_regex, opts.filename_join_string)
-            image = open_image(path, keep_alpha=opts.use_alpha_weight,
-                               draft_size=None if opts.buckets else (opts.width, opts.height))
+            # size conditioning needs the real original size, so no reduced-scale JPEG decoding then
+            draft = None if opts.buckets or self._size_conditioning else (opts.width, opts.height)
+            image = open_image(path, keep_alpha=opts.use_alpha_weight, draft_size=draft)
         except CaptionReadError as exc:
             return self._skip(source, str(exc))
         except ImageReadError as exc:
@@ -227,8 +236,17 @@ class TrainingData:
             size, mode = (opts.width, opts.height), opts.resize
         rgb, alpha = resize_for_training(rgb, alpha, size, mode)
         pixels = torch.from_numpy(np.array(rgb.convert("RGB"), dtype=np.uint8)).permute(2, 0, 1).contiguous()
+        numbers = self._size_numbers(image.size, size, mode) if self._size_conditioning else None
         return _Prepared(index, source, caption, origin == "txt", pixels,
-                         alpha if opts.use_alpha_weight else None)
+                         alpha if opts.use_alpha_weight else None, numbers)
+
+    def _size_numbers(self, original: Size, size: Size, mode: str) -> torch.Tensor:
+        """(O, 6) per orientation: original (h, w), crop (top, left), target (h, w), as SDXL was trained."""
+        rows = []
+        for mirrored in ((False, True) if self.options.flip else (False,)):
+            top, left = crop_top_left(original, size, mode, mirrored)
+            rows.append([original[1], original[0], top, left, size[1], size[0]])
+        return torch.tensor(rows, dtype=torch.float32)
 
     def _encode(self, group: list[_Prepared]) -> list[_Item]:
         """VAE-encode one same-size group (and its mirror images when flipping)."""
@@ -257,7 +275,7 @@ class TrainingData:
         size = (p.pixels.shape[2], p.pixels.shape[1])
         if p.from_txt:
             self.report.captions_from_txt += 1
-        return _Item(p.index, p.source, p.caption, size, latents, kept_std, weight)
+        return _Item(p.index, p.source, p.caption, size, latents, kept_std, weight, p.size_numbers)
 
     def _finish_report(self) -> None:
         self.report.used = len(self._items)

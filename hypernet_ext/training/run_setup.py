@@ -7,6 +7,7 @@ from typing import Callable
 from torch import nn
 
 from .run_folder import option_values
+from ..widths import host_family
 
 FROZEN_ATTRIBUTES = ("unet", "vae", "text_encoder", "first_stage_model", "cond_stage_model", "model")
 
@@ -39,7 +40,7 @@ def training_metadata(host, options, data) -> dict:
         "settings": option_values(options),
         "base_model": {"name": getattr(host, "model_name", None), "hash": getattr(host, "model_hash", None),
                        "parameterization": getattr(host, "parameterization", None),
-                       "text_conditioning": _text_conditioning(host)},
+                       "text_conditioning": _text_conditioning(host), "family": host_family(host)},
         "dataset": {"images": len(data), "summary": data.report.summary()},
         "trained_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }

@@ -36,11 +36,26 @@ def _scaled(image: Image.Image, size: Size, resample) -> Image.Image:
     return image if image.size == size else image.resize(size, resample)
 
 
-def _crop(rgb: Image.Image, alpha: Optional[Image.Image], size: Size):
-    w, h = rgb.size
+def crop_geometry(image_size: Size, size: Size) -> tuple[Size, int, int]:
+    """("crop" mode) the scaled image size (w, h) and the crop's left and top in it."""
+    w, h = image_size
     scale = max(size[0] / w, size[1] / h)
     scaled = (max(size[0], round(w * scale)), max(size[1], round(h * scale)))
-    left, top = (scaled[0] - size[0]) // 2, (scaled[1] - size[1]) // 2
+    return scaled, (scaled[0] - size[0]) // 2, (scaled[1] - size[1]) // 2
+
+
+def crop_top_left(image_size: Size, size: Size, mode: str, mirrored: bool = False) -> tuple[int, int]:
+    """(top, left) of the training crop in the scaled image (SDXL's crop conditioning); (0, 0) without crop.
+
+    `mirrored`: the crop's position in the horizontally flipped image."""
+    if mode != "crop":
+        return 0, 0
+    scaled, left, top = crop_geometry(image_size, size)
+    return top, (scaled[0] - size[0] - left) if mirrored else left
+
+
+def _crop(rgb: Image.Image, alpha: Optional[Image.Image], size: Size):
+    scaled, left, top = crop_geometry(rgb.size, size)
     box = (left, top, left + size[0], top + size[1])
     rgb = _scaled(rgb, scaled, _LANCZOS).crop(box)
     alpha = None if alpha is None else _scaled(alpha, scaled, _LANCZOS).crop(box)

@@ -21,6 +21,7 @@ from typing import Callable, Hashable, Iterable, Optional, Sequence
 import torch
 
 from ..errors import HypernetError
+from . import conditioning
 
 Encoder = Callable[[list[str]], torch.Tensor]
 EachEncoder = Callable[[list[str]], Sequence[torch.Tensor]]
@@ -48,7 +49,7 @@ class NonFiniteConditioningError(HypernetError):
 
 def check_conditioning(texts: Sequence[str], cond: torch.Tensor, hint: str = "") -> None:
     """Raise `NonFiniteConditioningError` for the first of `texts` whose row of `cond` is not finite."""
-    finite = torch.isfinite(cond.detach()).flatten(1).all(dim=1)
+    finite = conditioning.finite_rows(cond)
     if bool(finite.all()):
         return
     bad = int((~finite).nonzero()[0, 0])
@@ -90,9 +91,9 @@ class TextConditionCache:
             for text, row in zip(texts, rows):
                 check_conditioning([text], row.unsqueeze(0))
             return rows
-        cond = self._encode(list(texts)).detach()
+        cond = conditioning.detached(self._encode(list(texts)))
         check_conditioning(texts, cond)
-        return [cond[i].clone() for i in range(len(texts))]
+        return [conditioning.row(cond, i) for i in range(len(texts))]
 
     def _encode_texts(self, texts: list[str], key: Hashable) -> dict[tuple, torch.Tensor]:
         out: dict[tuple, torch.Tensor] = {}
@@ -128,7 +129,7 @@ class TextConditionCache:
             fresh = self._encode_texts(missing, key)
             found.update({text: row for (_, text), row in fresh.items()})
             self._remember(fresh)
-        return stack_conditioning([found[t] for t in texts])
+        return conditioning.stack_rows([found[t] for t in texts], stack_conditioning)
 
     def _lookup(self, entry: tuple):
         row = self._pinned.get(entry)

@@ -27,6 +27,7 @@ from ..errors import HypernetError, InvalidOptionError
 from ..hypernetwork import Hypernetwork
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
+from ..widths import host_family, width_warning
 from ..attach import attach_hypernetworks
 from .data import TrainingData
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
@@ -124,6 +125,9 @@ class Trainer:
             raise InvalidOptionError(
                 f"Hypernetwork {self.hn.name} has widths {list(self.hn.sizes)}, but this model's attention "
                 f"layers use {sorted(widths)}; create a hypernetwork with matching sizes for this model.")
+        mismatch = width_warning(self.hn, getattr(self.host, "attention_widths", ()) or ())
+        if mismatch:  # trains only the matching widths; say so in the result message
+            self.notes.append(mismatch)
 
     def _prepare_outputs(self) -> None:
         opts = self.options
@@ -131,6 +135,8 @@ class Trainer:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
         write_settings(self.log_dir, training_settings(self.host, opts, self.hn, self.data, self.start_step), stamp)
         self.hn.metadata = {**(self.hn.metadata or {}), "training": training_metadata(self.host, opts, self.data)}
+        if host_family(self.host):
+            self.hn.metadata["base_family"] = host_family(self.host)
         self.hn.sd_checkpoint = self.host.model_hash or self.hn.sd_checkpoint
         self.hn.sd_checkpoint_name = self.host.model_name or self.hn.sd_checkpoint_name
         self.loss_log = LossLog(self.log_dir, opts.csv_every, self.start_step, title=f"{self.hn.name} loss")

@@ -2,7 +2,12 @@
 
 Works on the loaded ldm `LatentDiffusion` (SD1/SD2): the VAE through `encode_first_stage` /
 `get_first_stage_encoding`, text through `cond_stage_model` (the webui's hijacked embedder, so
-emphasis and long prompts behave as in txt2img), the UNet through `apply_model`. The webui's
+emphasis and long prompts behave as in txt2img), the UNet through `apply_model`.
+On SDXL (sgm `DiffusionEngine`) text goes through the webui's `get_learned_conditioning`
+({"crossattn", "vector"}); each training sample's own size numbers (original size, crop, target)
+replace the size part of the vector, embedded by the conditioner's own size embedders; the latent
+distribution comes from the first stage's encoder and `quant_conv` (sgm's `encode_first_stage`
+only returns a random sample, which would make runs irreproducible). The webui's
 attention optimisation stays in place; hypernetworks attach with hooks on `to_k`/`to_v`.
 Previews run the webui's own txt2img with extra networks disabled, so the attachment the trainer
 holds is the only hypernetwork in effect.
@@ -19,8 +24,9 @@ from ..training.host import PreviewParams
 from ..training.text_cache import check_conditioning
 from .runtime import model_unet, runtime
 
-SDXL_MESSAGE = ("Training on SDXL is not supported yet: load an SD1.x or SD2.x checkpoint to train. "
-                "Applying existing hypernetworks to SDXL works.")
+SDXL_INPAINT_MESSAGE = ("SDXL inpainting checkpoints need extra image conditioning and cannot be used for "
+                        "training; load a plain SDXL, SD1.x or SD2.x checkpoint.")
+SIZE_KEYS = ("original_size_as_tuple", "crop_coords_top_left", "target_size_as_tuple")
 
 
 class UnsupportedModelError(HypernetError):
@@ -56,9 +62,16 @@ class WebuiHost:
         info = getattr(model, "sd_checkpoint_info", None)
         self.model_name = getattr(info, "name_for_extra", None) or getattr(info, "name", None)
         self.model_hash = getattr(model, "sd_model_hash", None) or getattr(info, "shorthash", None)
+        self.is_sdxl = bool(getattr(model, "is_sdxl", False))
+        self.family = "sdxl" if self.is_sdxl else None
+        self.size_conditioning = self.is_sdxl  # the training data then adds per-sample "sizes"
+        if self.is_sdxl:
+            self._size_embedders = _size_embedders(model)
 
     def encode_latent_distribution(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.sd_model
+        if self.is_sdxl:
+            return self._sdxl_latent_distribution(pixels)
         vae_dtype = _vae_dtype(model, pixels.dtype)
         with torch.no_grad(), _autocast():
             posterior = model.encode_first_stage(pixels.to(self.device, vae_dtype))
@@ -71,7 +84,21 @@ class WebuiHost:
         scale = float(getattr(model, "scale_factor", 1.0))
         return scaled_mean.float(), (std * scale).float()
 
-    def encode_text(self, captions: list[str]) -> torch.Tensor:
+    def _sdxl_latent_distribution(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        first_stage = self.sd_model.first_stage_model
+        with torch.no_grad():  # sgm runs its first stage without autocast (disable_first_stage_autocast)
+            moments = first_stage.quant_conv(first_stage.encoder(pixels.to(self.device, _vae_dtype(self.sd_model, pixels.dtype))))
+        mean, logvar = torch.chunk(moments.float(), 2, dim=1)
+        scale = float(self.sd_model.scale_factor)
+        return mean * scale, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)) * scale
+
+    def encode_text(self, captions: list[str]):
+        if self.is_sdxl:
+            with torch.no_grad(), _autocast():
+                cond = self.sd_model.get_learned_conditioning(list(captions))
+            cond = {"context": cond["crossattn"], "vector": cond["vector"]}
+            check_conditioning(captions, cond, _nonfinite_text_hint())
+            return {key: value.to(self.device, self.dtype) for key, value in cond.items()}
         with torch.no_grad(), _autocast():
             cond = self.sd_model.cond_stage_model(list(captions))
         if isinstance(cond, dict):  # sgm-style embedders return a dict; SD1/2 return a tensor
@@ -79,7 +106,24 @@ class WebuiHost:
         check_conditioning(captions, cond, _nonfinite_text_hint())
         return cond.to(self.device, self.dtype)
 
-    def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def _sdxl_cond(self, cond) -> dict:
+        """sgm's {"crossattn", "vector"}; per-sample "sizes" (B, 6) replace the vector's size embeddings."""
+        vector = cond["vector"].to(self.device, self.dtype)
+        sizes = cond.get("sizes")
+        if sizes is not None:
+            with torch.no_grad():
+                parts = [embedder(sizes[:, 2 * i:2 * i + 2].to(self.device)) for i, embedder in
+                         enumerate(self._size_embedders)]
+            size_part = torch.cat(parts, dim=1).to(vector.dtype)
+            vector = torch.cat([vector[:, :vector.shape[1] - size_part.shape[1]], size_part], dim=1)
+        return {"crossattn": cond["context"].to(self.device, self.dtype), "vector": vector}
+
+    def predict(self, noisy_latents: torch.Tensor, timesteps: torch.Tensor, cond) -> torch.Tensor:
+        if self.is_sdxl:
+            with _autocast():
+                out = self.sd_model.apply_model(noisy_latents.to(self.device, self.dtype),
+                                                timesteps.to(self.device), self._sdxl_cond(cond))
+            return out.to(noisy_latents.dtype)
         with _autocast():
             out = self.sd_model.apply_model(noisy_latents.to(self.device, self.dtype),
                                             timesteps.to(self.device), cond.to(self.device, self.dtype))
@@ -113,8 +157,10 @@ def check_trainable(model: Any) -> None:
     """Raise `UnsupportedModelError` with the fix when the model cannot be trained on."""
     if model is None:
         raise UnsupportedModelError("No checkpoint is loaded; select an SD1.x or SD2.x checkpoint first.")
+    if getattr(model, "is_sdxl_inpaint", False):
+        raise UnsupportedModelError(SDXL_INPAINT_MESSAGE)
     if getattr(model, "is_sdxl", False):
-        raise UnsupportedModelError(SDXL_MESSAGE)
+        _size_embedders(model)
     if getattr(model, "is_sd3", False):
         raise UnsupportedModelError("SD3 checkpoints have no cross-attention layers a hypernetwork can "
                                     "attach to; load an SD1.x or SD2.x checkpoint to train.")
@@ -124,6 +170,17 @@ def check_trainable(model: Any) -> None:
     if getattr(model, "conditioning_key", "crossattn") not in ("crossattn", None):
         raise UnsupportedModelError("Inpainting/depth checkpoints need extra image conditioning and "
                                     "cannot be used for training; load a plain SD1.x or SD2.x checkpoint.")
+
+
+def _size_embedders(model: Any) -> list:
+    """The conditioner's three size embedders, which must come last (their output ends the vector)."""
+    embedders = list(getattr(getattr(model, "conditioner", None), "embedders", []) or [])
+    keys = [getattr(e, "input_key", None) for e in embedders[-3:]]
+    if keys != list(SIZE_KEYS):
+        raise UnsupportedModelError(
+            f"This SDXL model's conditioner ends with {keys}, not the size embedders {list(SIZE_KEYS)} of "
+            "SDXL base models (a refiner or another variant); load an SDXL base checkpoint to train.")
+    return embedders[-3:]
 
 
 def _nonfinite_text_hint() -> str:

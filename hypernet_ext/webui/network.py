@@ -16,6 +16,7 @@ from typing import Any
 from modules import extra_networks, shared
 
 from ..apply import active_pairs
+from ..widths import width_warning
 from ..prompt_tags import HypernetTag, parse_prompt
 from . import settings
 from .infotext import merge_hashes
@@ -91,7 +92,7 @@ class HypernetExtraNetwork(extra_networks.ExtraNetwork):
     def _checked(self, pairs: list, warnings: list[str]) -> list:
         """Apply the safety options: strength limit and width mismatch warning."""
         limit = abs(settings.float_option("hypernet_ext_strength_limit"))
-        widths = set(self.runtime.model_widths(shared.sd_model))
+        widths = tuple(self.runtime.model_widths(shared.sd_model))
         out = []
         for hypernetwork, strength in pairs:
             name = getattr(hypernetwork, "name", "?")
@@ -100,10 +101,9 @@ class HypernetExtraNetwork(extra_networks.ExtraNetwork):
                 warnings.append(f"Strength {strength:g} for {name} is beyond the limit {limit:g} "
                                 f"(Settings > Hypernetworks); {clamped:g} was used.")
                 strength = clamped
-            sizes = set(getattr(hypernetwork, "sizes", ()))
-            if widths and settings.option("hypernet_ext_warn_width_mismatch") and not sizes & widths:
-                warnings.append(f"Hypernetwork {name} has widths {sorted(sizes)}, none of which this "
-                                f"model uses ({sorted(widths)}); it has no effect here.")
+            mismatch = width_warning(hypernetwork, widths)
+            if mismatch and settings.option("hypernet_ext_warn_width_mismatch"):
+                warnings.append(mismatch)
             out.append((hypernetwork, strength))
         return out
 

@@ -75,7 +75,7 @@ def _evaluate(p, prompts, seed):
     model = shared.sd_model
     generator = torch.Generator().manual_seed(int(seed) if seed not in (None, -1) else 0)
     noise = torch.randn(len(prompts), 4, p.height // 8, p.width // 8, generator=generator)
-    cond = model.cond_stage_model(prompts)
+    cond = model.get_learned_conditioning(prompts)  # the webui's prompt_parser calls this
     with torch.no_grad():
         return model.apply_model(noise, torch.full((len(prompts),), 500, dtype=torch.long), cond)
 
