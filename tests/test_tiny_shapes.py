@@ -37,7 +37,7 @@ def test_token_rows_pack_and_unpack_exactly():
 def test_training_script_writes_a_loadable_model(tmp_path):
     out = tmp_path / "shapes.safetensors"
     command = [sys.executable, str(ROOT / "tools" / "train_tiny_shapes.py"), "--preset", "smoke", "--out", str(out),
-               "--threads", "2"]
+               "--threads", "1"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     metrics = json.loads(out.with_suffix(".json").read_text())

@@ -138,7 +138,7 @@ def train_vae(args, pool: torch.Tensor, device, seconds: float, log) -> tuple[to
     vae = LatentAutoencoder(TINY_SHAPES.vae).to(device).train()
     optimizer = torch.optim.AdamW(vae.parameters(), lr=args.vae_lr, weight_decay=0.0, betas=(0.9, 0.99))
     progress, generator = Progress(args.vae_steps, seconds), torch.Generator(device="cpu").manual_seed(args.seed + 1)
-    losses, step = [], 0
+    losses, curve, step = [], [], 0
     while progress.fraction(step) < 1.0:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args.vae_lr, progress.fraction(step))
@@ -158,11 +158,12 @@ def train_vae(args, pool: torch.Tensor, device, seconds: float, log) -> tuple[to
         losses.append(loss.item())
         step += 1
         if step % 100 == 0 or step == 1:
-            log(f"vae step {step} loss {sum(losses[-100:]) / len(losses[-100:]):.4f} ({progress.elapsed():.0f} s)")
+            curve.append([step, round(sum(losses[-100:]) / len(losses[-100:]), 5)])
+            log(f"vae step {step} loss {curve[-1][1]:.4f} ({progress.elapsed():.0f} s)")
     vae.eval()
     stats = normalise_latents(vae, pool, device)
     stats.update(steps=step, seconds=round(progress.elapsed(), 1), first_loss=losses[0],
-                 final_loss=sum(losses[-50:]) / len(losses[-50:]))
+                 final_loss=sum(losses[-50:]) / len(losses[-50:]), loss_curve=curve)
     return vae, stats
 
 
@@ -275,7 +276,7 @@ def train_unet(args, vae, pool, captions, device, seconds: float, log):
     snr = alphas / (1 - alphas)
     weight_of_t = torch.clamp(snr, max=5.0) / snr  # min-SNR weighting for epsilon prediction
     progress, generator = Progress(args.unet_steps, seconds), torch.Generator(device="cpu").manual_seed(args.seed + 4)
-    losses, step = [], 0
+    losses, curve, step = [], [], 0
     while progress.fraction(step) < 1.0:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(args.unet_lr, progress.fraction(step))
@@ -299,11 +300,13 @@ def train_unet(args, vae, pool, captions, device, seconds: float, log):
         losses.append(loss.item())
         step += 1
         if step % 200 == 0 or step == 1:
-            log(f"unet step {step} loss {sum(losses[-200:]) / len(losses[-200:]):.4f} ({progress.elapsed():.0f} s)")
+            curve.append([step, round(sum(losses[-200:]) / len(losses[-200:]), 5)])
+            log(f"unet step {step} loss {curve[-1][1]:.4f} ({progress.elapsed():.0f} s)")
     ema.copy_to_model()
     unet.eval(), text.eval()
     return unet, text, {"steps": step, "seconds": round(progress.elapsed(), 1), "first_loss": losses[0],
-                        "final_loss": sum(losses[-100:]) / len(losses[-100:]), "vocabulary_tokens": len(ids)}
+                        "final_loss": sum(losses[-100:]) / len(losses[-100:]), "vocabulary_tokens": len(ids),
+                        "loss_curve": curve}
 
 
 def checkpoint_state_dict(unet, vae, text) -> dict[str, torch.Tensor]:
@@ -369,8 +372,9 @@ def save_grid(samples, path: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     has_pillow = _allow_missing_pillow()
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
+    from hypernet_ext.atomic_files import atomic_write
     from hypernet_ext.standalone.tiny_shapes import WEIGHTS_PATH, pack_token_embedding
 
     out = Path(args.out or WEIGHTS_PATH)
@@ -405,9 +409,8 @@ def main(argv=None) -> int:
                 "modelspec.prediction_type": "eps", "hypernet_ext.trained_by": "tools/train_tiny_shapes.py",
                 "hypernet_ext.seed": str(args.seed)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_suffix(".partial")
-    save_file(packed, str(temporary), metadata=metadata)
-    os.replace(temporary, out)
+    data = safetensors_bytes(packed, metadata=metadata)
+    atomic_write(out, lambda handle: handle.write(data))
     metrics = {
         "command": " ".join([os.path.basename(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])),
         "seed": args.seed, "preset": args.preset, "device": str(device),
@@ -416,7 +419,8 @@ def main(argv=None) -> int:
         "vae": vae_stats, "unet": unet_stats, "evaluation": evaluation,
         "total_seconds": round(time.monotonic() - started, 1), "weights_bytes": out.stat().st_size,
     }
-    out.with_suffix(".json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    text = (json.dumps(metrics, indent=2) + "\n").encode("utf-8")
+    atomic_write(out.with_suffix(".json"), lambda handle: handle.write(text))
     if has_pillow:
         save_grid(samples, out.with_name(out.stem + "-samples.png"))
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {out.with_suffix('.json').name}")

@@ -162,7 +162,8 @@ def host_from_state_dict(state_dict: Mapping[str, torch.Tensor], metadata: Optio
 
 def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
               dtype: torch.dtype = torch.float32, prediction: Optional[str] = None) -> StandaloneHost:
-    """A `StandaloneHost` for "tiny" (the embedded toy model) or an SD 1.x/2.x checkpoint path."""
+    """A `StandaloneHost` for an embedded model ("tiny": random toy weights; "tiny-shapes": trained to draw
+    captioned coloured shapes) or an SD 1.x/2.x checkpoint path."""
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise InvalidOptionError(f"dtype {dtype} is not float32, float16 or bfloat16")
     if str(model) == "tiny":
@@ -171,6 +172,12 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
         weights, metadata = tiny_checkpoint("sd1")
         return host_from_state_dict(weights, metadata, source="tiny", device=device, dtype=dtype,
                                     prediction=prediction, model_name="tiny")
+    if str(model) == "tiny-shapes":
+        from .tiny_shapes import shapes_checkpoint
+
+        weights, metadata = shapes_checkpoint()
+        return host_from_state_dict(weights, metadata, source="tiny-shapes", device=device, dtype=dtype,
+                                    prediction=prediction, model_name="tiny-shapes")
     path = os.fspath(model)
     weights, metadata = ckpt.read_checkpoint(path)
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,

@@ -26,7 +26,7 @@ from .model_config import SD1_TEXT_PREFIX, ModelConfig, TextEncoderConfig, UNetC
 
 TINY_SHAPES = ModelConfig(
     family="sd1",
-    unet=UNetConfig(model_channels=64, channel_mult=(1, 2, 2), num_res_blocks=1, attention_levels=(0, 1, 2),
+    unet=UNetConfig(model_channels=64, channel_mult=(1, 1, 1), num_res_blocks=1, attention_levels=(0, 1, 2),
                     context_dim=768, num_heads=8),
     vae=VAEConfig(base_channels=32, channel_mult=(1, 1, 2, 2), num_res_blocks=1, latent_channels=4),
     text=TextEncoderConfig(width=768, layers=1, mlp_width=768))
