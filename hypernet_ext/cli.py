@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 from .errors import HypernetError, InvalidOptionError
-from .model_arguments import add_model_options, load_host_from_args
+from .model_arguments import add_model_options, is_embedded_model, load_host_from_args
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -107,7 +107,7 @@ def _info_run(args: argparse.Namespace) -> int:
 
 # -- generate ----------------------------------------------------------------------------------
 def _generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="'tiny' or an SD1/SD2 checkpoint file")
+    parser.add_argument("--model", required=True, help="'tiny-shapes', 'tiny' or an SD1/SD2 checkpoint file")
     parser.add_argument("--hypernetwork-dir", action="append", required=True, metavar="DIR",
                         help="folder of hypernetworks named by <hypernet:NAME:WEIGHT> tags; repeatable")
     parser.add_argument("--prompt", required=True, help='e.g. "a castle <hypernet:anime:0.8>"')
@@ -132,7 +132,7 @@ def _generate_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
-    width, height = parse_size(args.size or ("64x64" if args.model == "tiny" else "512x512"))
+    width, height = parse_size(args.size or ("64x64" if is_embedded_model(args.model) else "512x512"))
     library = HypernetworkLibrary(args.hypernetwork_dir)
     host = load_host_from_args(args)
     result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
@@ -158,8 +158,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "convert": Subcommand("convert between .pt (webui format) and .safetensors", add_arguments=_convert_arguments,
                           run=_convert_run),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
-    "demo": Subcommand("run every step on the built-in tiny model: sample images -> preprocess -> create -> "
-                       "train -> resume -> generate", module="hypernet_ext.demo"),
+    "demo": Subcommand("run every step on the built-in tiny-shapes model: sample images -> preprocess -> "
+                       "create -> train -> resume -> before/after grid", module="hypernet_ext.demo"),
     "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
                      module="hypernet_ext.ui.command"),
 }

@@ -3,6 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+# Models built into the package, by name: `tiny` has seeded random weights (fast, for tests that need
+# only the shapes of SD1 tensors); `tiny-shapes` is trained to draw captioned coloured shapes
+# (hypernet_ext/standalone/tiny_shapes.py). Both work at 64x64 pixels.
+EMBEDDED_MODELS = ("tiny", "tiny-shapes")
+
+
+def is_embedded_model(model) -> bool:
+    """Whether `--model` names a built-in model rather than a checkpoint file (their default size is 64x64)."""
+    return str(model) in EMBEDDED_MODELS
+
 
 def add_model_options(parser) -> None:
     """`--device` and `--prediction` (the caller adds `--model`, required or defaulted)."""

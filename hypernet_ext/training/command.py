@@ -10,7 +10,7 @@ import ast
 import sys
 
 from ..errors import InvalidOptionError
-from ..model_arguments import add_model_options, load_host_from_args
+from ..model_arguments import add_model_options, is_embedded_model, load_host_from_args
 from ..progress import terminal_progress
 from .optim import DEFAULT_OPTIMIZER
 from .options import DEFAULT_LEARNING_RATE, LR_SCHEDULERS, PRECISIONS, TrainingOptions
@@ -25,7 +25,8 @@ class UsageError(InvalidOptionError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every `train` flag."""
     req = parser.add_argument_group("required")
-    req.add_argument("--model", required=True, help="'tiny' (built-in toy model) or an SD1/SD2 checkpoint file")
+    req.add_argument("--model", required=True,
+                     help="'tiny-shapes' (built-in, draws shapes), 'tiny' (random toy) or an SD1/SD2 checkpoint file")
     req.add_argument("--hypernetwork", required=True, metavar="FILE", help="hypernetwork to train (.pt/.safetensors)")
     req.add_argument("--data", required=True, metavar="DIR", help="folder of training images (+ .txt captions)")
     req.add_argument("--log-dir", required=True, metavar="DIR", help="checkpoints, previews, loss CSV/PNG, settings")
@@ -114,7 +115,7 @@ def parse_optimizer_args(items: list[str]) -> dict:
 def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> TrainingOptions:
     from .data import DataOptions
     from .host import PreviewParams
-    default_size = "64x64" if args.model == "tiny" else "512x512"
+    default_size = "64x64" if is_embedded_model(args.model) else "512x512"
     width, height = parse_size(args.size or default_size)
     data = DataOptions(args.data, hypernetwork_name, template=args.template, width=width, height=height,
                        resize=args.resize, buckets=args.buckets, batch_size=args.batch_size,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..jobs import JobManager
+from ..model_arguments import is_embedded_model
 from . import generate_panel
 from .context import PanelContext, TrainDefaults
 from .panels import build_panel_tabs, panels_javascript
@@ -31,8 +32,8 @@ def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None)
         host = load_host(settings.model, device=settings.device, prediction=settings.prediction)
     Path(settings.hypernetwork_dir).expanduser().mkdir(parents=True, exist_ok=True)
     model_lock = threading.Lock()
-    size = 64 if settings.model == "tiny" else 512
-    defaults = TrainDefaults(width=size, height=size, steps=1000 if settings.model == "tiny" else 10000)
+    size = 64 if is_embedded_model(settings.model) else 512
+    defaults = TrainDefaults(width=size, height=size, steps=1000 if is_embedded_model(settings.model) else 10000)
     return PanelContext(
         hypernetwork_dirs=lambda: [str(Path(settings.hypernetwork_dir).expanduser())],
         log_dir=lambda: str(Path(settings.log_dir).expanduser()),
@@ -57,7 +58,7 @@ def build_app(ctx: PanelContext, generate_size: int = 64):
 def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True):
     """Load the model, build the UI and serve it on 127.0.0.1:`port`."""
     ctx = standalone_context(settings)
-    demo = build_app(ctx, generate_size=64 if settings.model == "tiny" else 512)
+    demo = build_app(ctx, generate_size=64 if is_embedded_model(settings.model) else 512)
     demo.queue(concurrency_count=4)
     demo.launch(server_name=HOST_ADDRESS, server_port=int(port), prevent_thread_lock=not block,
                 show_api=False, quiet=False, inbrowser=False)
