@@ -21,10 +21,19 @@ Stages (all seeded by --seed; images come from `hypernet_ext.standalone.shapes_d
 
 Each stage ends at its step count or at its share of --max-minutes, whichever comes first; the
 learning rate follows the progress through whichever ends first, so a time-bounded run still anneals.
+Step counts therefore depend on the machine's speed: the metrics JSON records them, and passing them
+back (--vae-steps N --unet-steps M with a --max-minutes that never binds) repeats the run's length on
+any device; the schedule then follows steps instead of time, which differs only by the run's speed
+variation, so the result is close to, not bit-identical with, the shipped weights.
+
+The shipped weights: `--device cuda --preset gpu --max-minutes 3.5` on one H100 (torch 2.11,
+transformers 4.57), 2297 VAE and 1354 UNet steps in 224 s; see weights/tiny-shapes.json. On a CPU:
+`--device cpu --threads 1` (on a machine shared with other jobs one thread is far faster than two).
 Output: the weights (fp16 safetensors, see `tiny_shapes` for the token-row packing), a metrics JSON
-and a sample grid PNG beside them. Needs torch, transformers, safetensors, einops, regex, numpy, the
-`ldm` package and the CLIP vocabulary file of open-clip-torch (not open_clip itself); Pillow only for
-the sample grid.
+and a sample grid PNG beside them. Needs torch, transformers < 5, safetensors, einops, regex, numpy,
+the `ldm` package (and omegaconf, which it imports) and the CLIP vocabulary file of open-clip-torch
+(not open_clip itself); Pillow only for the sample grid. tools/make_gpu_vendor.sh gathers the
+non-wheel parts for a bare GPU machine.
 """
 from __future__ import annotations
 
@@ -321,37 +330,21 @@ def checkpoint_state_dict(unet, vae, text) -> dict[str, torch.Tensor]:
 def evaluate(weights, device, seeds: int, limit: int, log) -> tuple[dict, list]:
     """Colour and background accuracy of images the standalone host generates from the checkpoint."""
     from hypernet_ext.standalone.host import host_from_state_dict
-    from hypernet_ext.standalone.shapes_data import (SHAPE_COLOURS, SHAPES, background_colour, shape_colour,
-                                                     to_uint8)
-    from hypernet_ext.standalone.sampler import sample_ddim
-    from hypernet_ext.standalone.tiny_shapes import SAMPLING
+    from hypernet_ext.standalone.shapes_data import SHAPE_COLOURS, SHAPES
+    from hypernet_ext.standalone.tiny_shapes import SAMPLING, prompt_accuracy
 
     host = host_from_state_dict(weights, source="tiny-shapes training", device=device)
-
-    def generate(prompts: list[str], seed: int) -> torch.Tensor:
-        cond, uncond = host.encode_text(prompts), host.encode_text([""] * len(prompts))
-        latents = sample_ddim(host.predict, cond, uncond, host.alphas_cumprod, (len(prompts), 4, 8, 8),
-                              steps=SAMPLING["steps"], cfg_scale=SAMPLING["cfg_scale"], seed=seed,
-                              parameterization="eps", device=host.device)
-        return host.vae.decode(latents)
-
     colour_hits, background_hits, total, samples = 0, 0, 0, []
     colours = list(SHAPE_COLOURS)
+    pairs = [(c, s) for c in colours for s in SHAPES][:limit]
     for seed in range(seeds):
-        prompts = [f"a {c} {s}" for c in colours for s in SHAPES][:limit]
-        images = generate(prompts, 1000 + seed)
-        found = [shape_colour(to_uint8(image)) for image in images]
-        colour_hits += sum(f == p.split()[1] for f, p in zip(found, prompts))
-        # background: the shape colour's neighbour in the list, so the two always differ
-        backs = [colours[(colours.index(p.split()[1]) + 3) % len(colours)] for p in prompts]
-        bg_prompts = [f"{p} on a {b} background" for p, b in zip(prompts, backs)]
-        bg_images = generate(bg_prompts, 2000 + seed)
-        background_hits += sum(background_colour(to_uint8(image)) == b for image, b in zip(bg_images, backs))
-        total += len(prompts)
+        found = prompt_accuracy(host, pairs, seed)
+        colour_hits, background_hits = colour_hits + found["colour_hits"], background_hits + found["background_hits"]
+        total += found["count"]
         if seed == 0:  # one image per colour (shapes rotating), plain and with a background
             picks = [i * len(SHAPES) + (i % len(SHAPES)) for i in range(len(colours))]
-            picks = [i for i in picks if i < len(prompts)] or list(range(len(prompts)))
-            samples = [images[i] for i in picks] + [bg_images[i] for i in picks]
+            picks = [i for i in picks if i < len(pairs)] or list(range(len(pairs)))
+            samples = [found["images"][i] for i in picks] + [found["background_images"][i] for i in picks]
     result = {"colour_accuracy": colour_hits / total, "background_accuracy": background_hits / total,
               "prompts_per_test": total, "sampling": dict(SAMPLING)}
     log(f"colour accuracy {result['colour_accuracy']:.3f}, background accuracy {result['background_accuracy']:.3f}"

@@ -26,7 +26,7 @@ from .model_config import SD1_TEXT_PREFIX, ModelConfig, TextEncoderConfig, UNetC
 
 TINY_SHAPES = ModelConfig(
     family="sd1",
-    unet=UNetConfig(model_channels=64, channel_mult=(1, 1, 1), num_res_blocks=1, attention_levels=(0, 1, 2),
+    unet=UNetConfig(model_channels=64, channel_mult=(1, 2, 2), num_res_blocks=1, attention_levels=(0, 1, 2),
                     context_dim=768, num_heads=8),
     vae=VAEConfig(base_channels=32, channel_mult=(1, 1, 2, 2), num_res_blocks=1, latent_channels=4),
     text=TextEncoderConfig(width=768, layers=1, mlp_width=768))
@@ -100,6 +100,47 @@ def export_checkpoint(destination: Union[str, os.PathLike], *, overwrite: bool =
     state_dict, metadata = shapes_checkpoint(dtype=torch.float16)
     state_dict = {k: v if v.is_floating_point() else v for k, v in state_dict.items()}
     return write_checkpoint(destination, state_dict, metadata, overwrite=overwrite)
+
+
+def generate_batch(host, prompts: list[str], seed: int, steps: int = SAMPLING["steps"],
+                   cfg_scale: float = SAMPLING["cfg_scale"]) -> torch.Tensor:
+    """(B, 3, 64, 64) images in [-1, 1] for `prompts` in one batch (DDIM, guidance against "")."""
+    from .sampler import sample_ddim
+
+    cond, uncond = host.encode_text(prompts), host.encode_text([""] * len(prompts))
+    side = IMAGE_SIZE // host.latent_downscale
+    with torch.no_grad():
+        latents = sample_ddim(host.predict, cond, uncond, host.alphas_cumprod,
+                              (len(prompts), host.latent_channels, side, side), steps=steps, cfg_scale=cfg_scale,
+                              seed=seed, parameterization=host.parameterization, device=host.device)
+        return host.vae.decode(latents.float())
+
+
+def background_for(colour: str) -> str:
+    """The background colour the accuracy test asks for with shape colour `colour` (never the same)."""
+    from .shapes_data import SHAPE_COLOURS
+
+    colours = list(SHAPE_COLOURS)
+    return colours[(colours.index(colour) + 3) % len(colours)]
+
+
+def prompt_accuracy(host, pairs: list[tuple[str, str]], seed: int) -> dict:
+    """Draw "a <colour> <shape>" and "... on a <background> background" for each (colour, shape).
+
+    Returns hit counts: the shape region's dominant colour is the prompt's (`colour_hits`), the border's
+    colour is the asked background (`background_hits`), plus both image batches.
+    """
+    from .shapes_data import background_colour, shape_colour, to_uint8
+
+    prompts = [f"a {colour} {shape}" for colour, shape in pairs]
+    backs = [background_for(colour) for colour, _ in pairs]
+    images = generate_batch(host, prompts, 1000 + seed)
+    bg_images = generate_batch(host, [f"{p} on a {b} background" for p, b in zip(prompts, backs)], 2000 + seed)
+    return {
+        "colour_hits": sum(shape_colour(to_uint8(image)) == colour for image, (colour, _) in zip(images, pairs)),
+        "background_hits": sum(background_colour(to_uint8(image)) == b for image, b in zip(bg_images, backs)),
+        "count": len(pairs), "images": images, "background_images": bg_images,
+    }
 
 
 def recorded_metrics(path: Union[str, os.PathLike, None] = None) -> Optional[dict]:
