@@ -112,7 +112,8 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder of hypernetworks named by <hypernet:NAME:WEIGHT> tags; repeatable")
     parser.add_argument("--prompt", required=True, help='e.g. "a castle <hypernet:anime:0.8>"')
     parser.add_argument("--negative-prompt", default="")
-    parser.add_argument("--out", required=True, metavar="PNG")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="image to write: .png, .jpg/.jpeg or .webp (the infotext is embedded)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg-scale", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -122,31 +123,45 @@ def _generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _generate_run(args: argparse.Namespace) -> int:
-    import io
     from pathlib import Path
-    from PIL.PngImagePlugin import PngInfo
     from .library import HypernetworkLibrary
     from .atomic_files import atomic_write_bytes
-    from .tagged_generation import generate_with_tags
+    from .image_output import encode_image, output_format
+    from .tagged_generation import generate_with_tags, generation_infotext
     from .training.command import parse_size
     out = Path(args.out)
+    fmt = output_format(out, "--out")
     if out.exists() and not args.overwrite:
         raise InvalidOptionError(f"{out} already exists; pass --overwrite or choose another --out.")
     width, height = parse_size(args.size or ("64x64" if is_embedded_model(args.model) else "512x512"))
     library = HypernetworkLibrary(args.hypernetwork_dir)
     host = load_host_from_args(args)
+    check_image_size(width, height, getattr(host, "size_multiple", 8))
     result = generate_with_tags(host, library, args.prompt, args.negative_prompt, steps=args.steps,
                                 cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    info = PngInfo()
-    info.add_text("parameters", f"{args.prompt}\nNegative prompt: {args.negative_prompt}\nSteps: {args.steps}, "
-                                f"CFG scale: {args.cfg_scale}, Seed: {args.seed}, Size: {width}x{height}")
-    buffer = io.BytesIO()
-    result.image.save(buffer, format="PNG", pnginfo=info)
-    atomic_write_bytes(out, buffer.getvalue())
+    infotext = generation_infotext(host, args.prompt, args.negative_prompt, result, steps=args.steps,
+                                   cfg_scale=args.cfg_scale, seed=args.seed, width=width, height=height)
+    atomic_write_bytes(out, encode_image(result.image, fmt, infotext))
     print(f"Wrote {out} (hypernetworks: {result.applied_text()})")
     return EXIT_OK
+
+
+def check_image_size(width: int, height: int, multiple: int, flag: str = "--size") -> None:
+    """Refuse sides the model cannot draw exactly, naming the nearest sizes that work."""
+    bad = [side for side in (width, height) if side < multiple or side % multiple]
+    if not bad:
+        return
+
+    def near(side: int) -> tuple[int, int]:
+        below = max(multiple, side // multiple * multiple)
+        return below, below + multiple if below < side else below
+
+    (w0, w1), (h0, h1) = near(width), near(height)
+    options = sorted({f"{w}x{h}" for w in (w0, w1) for h in (h0, h1)})
+    raise InvalidOptionError(f"{flag} {width}x{height}: this model draws sides that are multiples of {multiple} "
+                             f"pixels; use {' or '.join(options)}.")
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from .config import WEIGHT_INITS, HypernetworkConfig, default_dropout_structure
+from . import limits
 from .errors import HypernetError, HypernetworkFileError, InvalidOptionError
 from .hypernetwork import Hypernetwork
 from .layers import build_module
@@ -106,7 +107,11 @@ def hypernetwork_from_dict(d: dict, fallback_name: str) -> Hypernetwork:
     widths = [key for key in d if type(key) is int]
     if not widths:
         raise HypernetworkFileError(_no_widths_message(d))
+    if len(widths) > limits.current().widths or any(not 0 < w <= 65536 for w in widths):
+        raise HypernetworkFileError(f"the file declares {len(widths)} attention width(s) ({_short(widths)}); "
+                                    f"hypernetworks have a few widths between 1 and 65536.")
     config = config_from_dict(d)
+    _check_declared_size(widths, config)
     pairs = {w: _checked_pair(d[w], w, config) for w in widths}
     try:
         hn = Hypernetwork(_text(d, "name") or fallback_name, sizes=widths, config=config, step=_step(d))
@@ -171,6 +176,17 @@ def _checked_pair(value, width: int, config: HypernetworkConfig) -> tuple[dict, 
     return tuple(_checked_state_dict(sd, expected, f"width {width} {kv}") for sd, kv in zip(value, "KV"))
 
 
+def _check_declared_size(widths: list[int], config: HypernetworkConfig) -> None:
+    """The structure's parameter count, before any module is built for it, within the `parameters` limit."""
+    total = 0
+    for width in widths:
+        total += sum(math.prod(shape) for shape in _expected_shapes(width, config).values()) * 2
+    if total > limits.current().parameters:
+        raise HypernetworkFileError(f"the declared structure (layer_structure {_short(config.layer_structure)}, "
+                                    f"widths {_short(widths)}) implies {total:,} parameters, over the limit of "
+                                    f"{limits.current().parameters:,}; the file is forged or damaged.")
+
+
 def _expected_shapes(width: int, config: HypernetworkConfig) -> dict[str, tuple]:
     with torch.device("meta"):
         module = build_module(width, config)
@@ -204,10 +220,19 @@ def _checked_state_dict(sd, expected: dict[str, tuple], where: str) -> dict:
 
 
 def _number_list(value, key: str) -> list:
-    if not isinstance(value, (list, tuple)) or not all(
+    if not isinstance(value, (list, tuple)) or len(value) > 1000 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-        raise HypernetworkFileError(f"{key} must be a list of finite numbers, got {value!r:.200}.")
+        raise HypernetworkFileError(f"{key} must be a short list of finite numbers, got {_short(value)}.")
     return list(value)
+
+
+def _short(value) -> str:
+    """A bounded description of a hostile value (repr of deep nesting would recurse)."""
+    if isinstance(value, (list, tuple, dict)):
+        inner = ", ".join(type(v).__name__ if isinstance(v, (list, tuple, dict)) else repr(v)[:20]
+                          for v in list(value)[:8])
+        return f"a {type(value).__name__} of {len(value)} item(s) [{inner}{', ...' if len(value) > 8 else ''}]"
+    return repr(value)[:200]
 
 
 def _flag(d: Mapping, key: str, default: bool) -> bool:
@@ -241,10 +266,7 @@ def parse_metadata(value) -> dict:
         return {}
     if not isinstance(value, str) or len(value) > 16 * MAX_TEXT_CHARS:
         raise HypernetworkFileError(f"the '{METADATA_KEY}' key must be a JSON string, got {type(value).__name__}.")
-    try:
-        envelope = json.loads(value)
-    except ValueError as exc:
-        raise HypernetworkFileError(f"the '{METADATA_KEY}' key is not valid JSON: {exc}.") from None
+    envelope = bounded_json(value, f"the '{METADATA_KEY}' key")
     if not isinstance(envelope, dict) or not isinstance(envelope.get("metadata", {}), dict):
         raise HypernetworkFileError(f"the '{METADATA_KEY}' key must hold a JSON object with a 'metadata' object.")
     return envelope.get("metadata", {})
@@ -301,9 +323,33 @@ def hypernetwork_from_safetensors(tensors: Mapping[str, torch.Tensor], metadata:
 
 
 def _json_field(metadata: Mapping[str, str], key: str):
+    if key not in metadata:
+        raise HypernetworkFileError(f"the safetensors header lacks the '{key}' entry.")
+    return bounded_json(metadata[key], f"the safetensors header entry '{key}'")
+
+
+def bounded_json(text, what: str):
+    """JSON from a file, refused (HypernetworkFileError) when invalid, too long or nested too deep."""
+    if not isinstance(text, str) or len(text) > 16 * MAX_TEXT_CHARS:
+        raise HypernetworkFileError(f"{what} must be JSON text of at most {16 * MAX_TEXT_CHARS:,} characters.")
+    if _bracket_depth(text) > limits.current().nesting_depth:
+        raise HypernetworkFileError(f"{what} is nested more than {limits.current().nesting_depth} levels deep; "
+                                    f"the file is forged or damaged.")
     try:
-        return json.loads(metadata[key])
-    except KeyError:
-        raise HypernetworkFileError(f"the safetensors header lacks the '{key}' entry.") from None
-    except (TypeError, ValueError):
-        raise HypernetworkFileError(f"the safetensors header entry '{key}' is not valid JSON.") from None
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise HypernetworkFileError(f"{what} is not valid JSON: {str(exc)[:200]}.") from None
+
+
+def _bracket_depth(text: str) -> int:
+    """Upper bound of the nesting depth of JSON text (brackets inside strings count too), without parsing."""
+    if text.count("[") + text.count("{") <= limits.current().nesting_depth:
+        return 0
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -127,8 +127,10 @@ def create_hypernetwork(name: str, sizes: Sequence[int] = DEFAULT_SIZES,
                         optional_info: Optional[str] = None, init_std: float = 0.01,
                         seed: Optional[int] = None) -> Hypernetwork:
     """Create a freshly initialised hypernetwork; invalid options raise InvalidOptionError."""
+    from . import limits
     if not (init_std >= 0):
         raise InvalidOptionError(f"Initialisation std must be >= 0, got {init_std!r}.")
+    limits.check_number("init_std", init_std, "Initialisation std")  # 1e308 gives weights our loader refuses
     ls = tuple(float(m) for m in layer_structure)
     ds = tuple(float(p) for p in dropout_structure) if dropout_structure is not None else None
     if last_layer_dropout is None:

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageColor, UnidentifiedImageError
 
 from .errors import HypernetError
+from .safe_paths import NotRegularFileError, open_regular
 
 IMAGE_SUFFIXES: tuple[str, ...] = (
     ".png", ".jpg", ".jpeg", ".jfif", ".webp", ".bmp", ".gif", ".tif", ".tiff",
@@ -86,10 +87,12 @@ def open_image(path: os.PathLike | str, *, keep_alpha: bool = False,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            with Image.open(path) as im:
+            with open_regular(path, "image file") as handle, Image.open(handle) as im:
                 return _decode(path, im, keep_alpha, bg, max_pixels, draft_size)
         except ImageReadError:
             raise
+        except NotRegularFileError as exc:  # a FIFO would block the whole job forever
+            raise ImageReadError(path, f"is a {str(exc).split(' is a ', 1)[-1].split(',')[0]}, not an image file") from None
         except HypernetError as exc:
             raise ImageReadError(path, str(exc)) from None
         except FileNotFoundError:

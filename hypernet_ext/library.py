@@ -246,13 +246,18 @@ def _mtime_ns(path: PathLike) -> Optional[int]:
 
 
 def _walk(folder: Path, dir_mtimes: dict[str, Optional[int]]) -> list[Path]:
-    """Hypernetwork files under `folder`; records each visited directory's mtime."""
+    """Hypernetwork files under `folder`; records each visited directory's mtime.
+
+    Symlinked sub-folders are followed only while they stay inside `folder` (a link to /usr would
+    list unrelated files and make every scan slow).
+    """
     found: list[Path] = []
     seen: set[str] = set()
+    top = os.path.realpath(folder)
     for root, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
-        if real in seen:  # symlink loop
-            dirs[:] = []
+        if real in seen or (real != top and not real.startswith(top.rstrip(os.sep) + os.sep)):
+            dirs[:] = []  # a symlink loop, or a link leading out of the library folder
             continue
         seen.add(real)
         dir_mtimes[root] = _mtime_ns(root)

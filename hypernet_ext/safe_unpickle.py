@@ -25,6 +25,7 @@ import io
 import os
 import pickle
 import re
+import struct
 import types
 import zipfile
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import BinaryIO, Union
 import torch
 
 from .errors import HypernetworkFileError
+from .limits import check_depth
+from .safe_paths import NotRegularFileError, require_regular_file
 
 PROFILES = ("hypernetwork", "checkpoint")
 MAX_FILE_BYTES = {"hypernetwork": 4 << 30, "checkpoint": 64 << 30}
@@ -122,9 +125,82 @@ def _base_persistent_load():
     return inspect.getattr_static(_BaseUnpickler, "persistent_load", None)
 
 
+class _Budget:
+    """What one load may allocate: storages (distinct) up to the file's bytes, tensor views up to twice that.
+
+    A legitimate file stores every tensor's bytes once, so neither bound is ever reached by it;
+    a forged one (element counts beyond the file, zero strides, many views of one storage,
+    overlapping zip records) is refused before torch allocates anything.
+    """
+
+    def __init__(self, file_bytes: int):
+        self.file_bytes = int(file_bytes)
+        self.storage_bytes = 0
+        self.view_bytes = 0
+        self.storages: set = set()
+
+    def add_storage(self, key, nbytes: int) -> None:
+        if key in self.storages:
+            return
+        self.storages.add(key)
+        self.storage_bytes += nbytes
+        if self.storage_bytes > self.file_bytes:
+            raise HypernetworkFileError(
+                f"the tensors declare {self.storage_bytes:,} bytes of data, more than the file's "
+                f"{self.file_bytes:,} bytes (the file is truncated or forged).")
+
+    def add_view(self, nbytes: int) -> None:
+        self.view_bytes += nbytes
+        if self.view_bytes > 2 * self.file_bytes + (1 << 20):
+            raise HypernetworkFileError(
+                f"the tensors would take {self.view_bytes:,} bytes in memory from a {self.file_bytes:,}-byte "
+                f"file (the same data viewed many times); the file is forged.")
+
+
+MAX_TENSOR_DIMS = 16
+
+
+def _check_view(storage, storage_offset, size, stride, budget: _Budget) -> None:
+    """Refuse a tensor view that repeats or reaches past its storage (zero/negative strides, forged sizes)."""
+    def ints(value, what):
+        if not isinstance(value, (tuple, list, torch.Size)) or len(value) > MAX_TENSOR_DIMS or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise HypernetworkFileError(f"corrupt tensor: {what} {value!r:.100}.")
+        return tuple(value)
+    size, stride = ints(size, "size"), ints(stride, "stride")
+    if len(size) != len(stride) or isinstance(storage_offset, bool) or not isinstance(storage_offset, int) \
+            or storage_offset < 0 or any(v < 0 for v in size):
+        raise HypernetworkFileError(f"corrupt tensor: size {list(size)}, stride {list(stride)}, offset "
+                                    f"{storage_offset!r:.40}.")
+    numel = 1
+    for dim in size:
+        numel *= dim
+    try:
+        available = int(storage._size()) if hasattr(storage, "_size") else int(storage.size())
+        element_size = int(storage.dtype.itemsize)
+    except Exception:  # not a storage: torch itself will refuse it
+        return
+    if numel == 0:
+        return
+    if any(st < 1 for dim, st in zip(size, stride) if dim > 1):
+        raise HypernetworkFileError(f"tensor with stride {list(stride)} for size {list(size)}: zero or negative "
+                                    f"strides repeat the same bytes; torch never saves such a tensor, the file is forged.")
+    extent = storage_offset + sum((dim - 1) * st for dim, st in zip(size, stride)) + 1
+    if numel > available or extent > available:
+        raise HypernetworkFileError(f"tensor of size {list(size)} needs {max(numel, extent):,} elements but its "
+                                    f"storage holds {available:,}; the file is forged or corrupt.")
+    budget.add_view(numel * element_size)
+
+
 def _restricted_pickle_module(profile: str, max_storage_bytes: int) -> types.ModuleType:
     """A stand-in for the `pickle` module that torch.load drives; only allowlisted globals resolve."""
-    allowed = _ALLOWED[profile]
+    budget = _Budget(max_storage_bytes)
+
+    def checked_rebuild(storage, storage_offset, size, stride, *args, **kwargs):
+        _check_view(storage, storage_offset, size, stride, budget)
+        return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, *args, **kwargs)
+
+    allowed = {**_ALLOWED[profile], ("torch._utils", "_rebuild_tensor_v2"): checked_rebuild}
 
     base_loader = _base_persistent_load()
 
@@ -147,7 +223,8 @@ def _restricted_pickle_module(profile: str, max_storage_bytes: int) -> types.Mod
         @persistent_load.setter
         def persistent_load(self, loader):
             def checked(saved_id):
-                _check_storage_id(saved_id, max_storage_bytes)
+                nbytes = _check_storage_id(saved_id, max_storage_bytes)
+                budget.add_storage(saved_id[2] if len(saved_id) > 2 else id(saved_id), nbytes)
                 return loader(saved_id)
             self.__dict__["_checked_persistent_load"] = checked  # read by the Python unpickler
             if hasattr(base_loader, "__set__"):
@@ -167,7 +244,7 @@ def _python3_name(module: str, name: str) -> tuple[str, str]:
     return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
-def _check_storage_id(saved_id, max_storage_bytes: int) -> None:
+def _check_storage_id(saved_id, max_storage_bytes: int) -> int:
     if not isinstance(saved_id, tuple) or len(saved_id) < 5 or saved_id[0] != "storage":
         raise HypernetworkFileError("corrupt tensor reference in the pickle (expected a storage record).")
     storage_type, numel = saved_id[1], saved_id[4]
@@ -179,6 +256,7 @@ def _check_storage_id(saved_id, max_storage_bytes: int) -> None:
         raise HypernetworkFileError(
             f"corrupt tensor reference: a storage of {numel * element_size:,} bytes cannot fit in a "
             f"{max_storage_bytes:,}-byte file (the file is truncated or forged).")
+    return numel * element_size
 
 
 def _read_source(source: Source) -> tuple[Union[str, BinaryIO], int, bytes, str]:
@@ -188,8 +266,13 @@ def _read_source(source: Source) -> tuple[Union[str, BinaryIO], int, bytes, str]
         return io.BytesIO(data), len(data), data[:8], "<bytes>"
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.is_file():
-            raise HypernetworkFileError(f"{path}: no such file. Check the path.")
+        try:
+            require_regular_file(path, "torch file")
+        except FileNotFoundError:
+            raise HypernetworkFileError(f"{path}: no such file. Check the path.") from None
+        except (NotRegularFileError, OSError, ValueError) as exc:
+            raise HypernetworkFileError(str(exc) if isinstance(exc, NotRegularFileError)
+                                        else f"{path}: cannot read it ({exc}).") from None
         with open(path, "rb") as f:
             head = f.read(8)
         return str(path), path.stat().st_size, head, str(path)
@@ -224,6 +307,41 @@ def _check_zip(target, name: str, size: int) -> None:
         if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
             raise HypernetworkFileError(f"{name}: entry {info.filename!r} is compressed or oversized; "
                                         f"torch never writes that.")
+    _check_zip_extents(target, name, size, infos)
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def _check_zip_extents(target, name: str, size: int, infos: list) -> None:
+    """Every record's header and data lie inside the file and no two overlap (a zip "bomb" of shared bytes)."""
+    handle = open(target, "rb") if isinstance(target, str) else target
+    pos = None if isinstance(target, str) else target.tell()
+    try:
+        extents = []
+        for info in infos:
+            handle.seek(info.header_offset)
+            raw = handle.read(_LOCAL_HEADER.size)
+            if len(raw) != _LOCAL_HEADER.size or raw[:4] != b"PK\x03\x04":
+                raise HypernetworkFileError(f"{name}: entry {info.filename!r} has no local header; the file is "
+                                            f"truncated or corrupt.")
+            fields = _LOCAL_HEADER.unpack(raw)
+            start = info.header_offset
+            end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+            if end > size:
+                raise HypernetworkFileError(f"{name}: entry {info.filename!r} reaches past the end of the file; "
+                                            f"the file is truncated or corrupt.")
+            extents.append((start, end, info.filename))
+    finally:
+        if isinstance(target, str):
+            handle.close()
+        else:
+            target.seek(pos)
+    extents.sort()
+    for (_, end, first), (start, _, second) in zip(extents, extents[1:]):
+        if start < end:
+            raise HypernetworkFileError(f"{name}: entries {first!r} and {second!r} share bytes; torch never writes "
+                                        f"overlapping records, the file is forged.")
 
 
 def safe_torch_load(source: Source, *, profile: str = "hypernetwork") -> object:
@@ -246,11 +364,12 @@ def safe_torch_load(source: Source, *, profile: str = "hypernetwork") -> object:
         raise HypernetworkFileError(f"{name}: not a torch file (it is neither a torch zip archive nor a pickle).")
     module = _restricted_pickle_module(profile, size)
     try:
-        return torch.load(target, map_location="cpu", pickle_module=module, weights_only=False)
+        return check_depth(torch.load(target, map_location="cpu", pickle_module=module, weights_only=False))
     except HypernetworkFileError as exc:
         raise HypernetworkFileError(f"{name}: {exc}") from None
     except (EOFError, pickle.UnpicklingError, RuntimeError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, AssertionError, OverflowError, MemoryError, zipfile.BadZipFile, OSError) as exc:
+            AttributeError, AssertionError, OverflowError, MemoryError, RecursionError, zipfile.BadZipFile,
+            OSError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         truncated = isinstance(exc, EOFError) or any(w in detail.lower() for w in ("truncat", "eof", "ran out"))
         hint = "file is truncated" if truncated else "file is corrupt"
@@ -308,8 +427,9 @@ def peek_torch_file(path: Union[str, os.PathLike], *, profile: str = "hypernetwo
         pkl = next(i for i in archive.infolist() if i.filename.endswith("/data.pkl"))
         data = archive.read(pkl)
     try:
-        return _PeekUnpickler(io.BytesIO(data), encoding="utf-8").load()
-    except HypernetworkFileError:
-        raise
+        return check_depth(_PeekUnpickler(io.BytesIO(data), encoding="utf-8").load())
+    except HypernetworkFileError as exc:
+        message = str(exc)
+        raise HypernetworkFileError(message if message.startswith(name) else f"{name}: {message}") from None
     except Exception as exc:  # any parse failure of hostile bytes is a corrupt file
         raise HypernetworkFileError(f"{name}: file is corrupt ({type(exc).__name__}: {exc}).") from None

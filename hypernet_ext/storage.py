@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -28,6 +29,7 @@ from .errors import HypernetError, HypernetworkFileError
 from .file_format import (METADATA_KEY, config_from_dict, hypernetwork_from_dict, hypernetwork_from_safetensors,
                           hypernetwork_to_dict, hypernetwork_to_safetensors, parse_metadata)
 from .hypernetwork import Hypernetwork
+from .safe_paths import NotRegularFileError, require_regular_file
 from .safe_unpickle import MAX_FILE_BYTES, TensorInfo, peek_torch_file, safe_torch_load
 
 PathLike = Union[str, os.PathLike]
@@ -117,15 +119,18 @@ def save_hypernetwork(hn: Hypernetwork, path: PathLike, *, overwrite: bool = Fal
         raise HypernetError(f"{path.name}: unsupported file type {path.suffix!r}; use .pt (webui) or .safetensors.")
     if path.exists() and not overwrite:
         raise HypernetError(f"{path} already exists. Pass overwrite=True to replace it, or choose another name.")
-    if suffix == ".pt":
-        data = torch_file_bytes(_portable_dict(hypernetwork_to_dict(hn)))
-    else:
-        from safetensors.torch import save
-        tensors, metadata = hypernetwork_to_safetensors(hn)
-        data = save(tensors, metadata=metadata)
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, hypernetwork_file_bytes(hn, suffix))
     hn.filename = str(path)
     return path
+
+
+def hypernetwork_file_bytes(hn: Hypernetwork, suffix: str) -> bytes:
+    """The bytes `save_hypernetwork` writes for `suffix` (.pt or .safetensors)."""
+    if suffix.lower() == ".pt":
+        return torch_file_bytes(_portable_dict(hypernetwork_to_dict(hn)))
+    from safetensors.torch import save
+    tensors, metadata = hypernetwork_to_safetensors(hn)
+    return save(tensors, metadata=metadata)
 
 
 def _portable_dict(d: dict) -> dict:
@@ -134,24 +139,44 @@ def _portable_dict(d: dict) -> dict:
 
 # -- reading -----------------------------------------------------------------------------------
 def _existing_file(path: PathLike) -> Path:
+    """`path` when it is a regular file; else an error saying what is there (nothing, a folder, a FIFO, ...)."""
     path = Path(path)
-    if not path.is_file():
-        raise HypernetworkFileError(f"{path}: no such file. Check the name and the hypernetworks folder.")
+    try:
+        require_regular_file(path, "hypernetwork file")
+    except FileNotFoundError:
+        raise HypernetworkFileError(f"{path}: no such file. Check the name and the hypernetworks folder.") from None
+    except NotRegularFileError as exc:
+        raise HypernetworkFileError(str(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise HypernetworkFileError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc}).") from None
     return path
+
+
+@contextlib.contextmanager
+def _file_errors(path: Path):
+    """Any failure of a hostile file's contents becomes HypernetworkFileError prefixed by the path."""
+    try:
+        yield
+    except HypernetworkFileError as exc:
+        message = str(exc)
+        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except (RecursionError, MemoryError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            ValueError, RuntimeError) as exc:
+        if isinstance(exc, HypernetError):
+            raise
+        raise HypernetworkFileError(f"{path}: the file is corrupt or forged ({type(exc).__name__}: "
+                                    f"{str(exc)[:200]}).") from None
 
 
 def load_hypernetwork(path: PathLike) -> Hypernetwork:
     """Load and validate a `.pt` or `.safetensors` hypernetwork safely; the result is in eval mode."""
     path = _existing_file(path)
-    try:
+    with _file_errors(path):
         if path.suffix.lower() == ".safetensors":
             tensors, metadata = _read_safetensors(path)
             hn = hypernetwork_from_safetensors(tensors, metadata, path.stem)
         else:
             hn = hypernetwork_from_dict(safe_torch_load(path), path.stem)
-    except HypernetworkFileError as exc:
-        message = str(exc)
-        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     hn.filename = str(path)
     hn.eval()
     return hn
@@ -184,7 +209,7 @@ def convert_hypernetwork(src: PathLike, dst: PathLike, *, overwrite: bool = Fals
 def read_header(path: PathLike) -> dict:
     """Cheap description of a hypernetwork file (no modules built, tensor data not read for zip `.pt`)."""
     path = _existing_file(path)
-    try:
+    with _file_errors(path):
         if path.suffix.lower() == ".safetensors":
             shapes, metadata = _read_safetensors(path, with_data=False)
             d = _header_dict_from_safetensors(metadata)
@@ -197,9 +222,6 @@ def read_header(path: PathLike) -> dict:
                                   for sd in d[w] if isinstance(sd, dict) for t in sd.values()
                                   if isinstance(t, (TensorInfo, torch.Tensor)))
         return _header(path, d, parameter_count)
-    except HypernetworkFileError as exc:
-        message = str(exc)
-        raise HypernetworkFileError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 def _header_dict_from_safetensors(metadata: dict) -> dict:
@@ -252,27 +274,51 @@ def optimizer_state_path(hypernetwork_path: PathLike) -> Path:
 
 
 def save_optimizer_state(hypernetwork_path: PathLike, optimizer_name: str, optimizer_state_dict: dict,
-                         extra: Optional[dict] = None) -> Path:
-    """Write the `.optim` sidecar atomically, hashed against the hypernetwork file as it is now."""
+                         extra: Optional[dict] = None, file_hash: Optional[str] = None) -> Path:
+    """Write the `.optim` sidecar atomically, hashed against the hypernetwork file as it is now.
+
+    `file_hash` (the short hash of bytes about to be written there) lets a checkpoint writer put the
+    sidecar in place *before* the hypernetwork file, so a crash never leaves a checkpoint without it.
+    """
     hypernetwork_path = Path(hypernetwork_path)
-    if not hypernetwork_path.is_file():
+    if file_hash is None and not hypernetwork_path.is_file():
         raise HypernetError(f"{hypernetwork_path} does not exist; save the hypernetwork before its optimizer state.")
     if not isinstance(optimizer_name, str) or not optimizer_name:
         raise HypernetError(f"optimizer_name must be a non-empty string, got {optimizer_name!r}.")
     payload = {
         "optimizer_name": optimizer_name,
-        "hash": short_hash(hypernetwork_path),
+        "hash": file_hash or short_hash(hypernetwork_path),
         "optimizer_state_dict": portable(optimizer_state_dict, "optimizer_state_dict"),
         METADATA_KEY: portable(dict(extra or {}), "extra"),
     }
     return atomic_write_bytes(optimizer_state_path(hypernetwork_path), torch_file_bytes(payload))
 
 
+def read_optimizer_header(hypernetwork_path: PathLike) -> Optional[OptimizerState]:
+    """The sidecar's optimizer name and hash (and whether it matches) without reading its tensors.
+
+    For listings: state_dict and extra are left empty. None when there is no sidecar.
+    """
+    sidecar = optimizer_state_path(hypernetwork_path)
+    if not sidecar.exists():
+        return None
+    _existing_file(sidecar)
+    with _file_errors(sidecar):
+        d = peek_torch_file(sidecar)
+    if not isinstance(d, dict):
+        raise HypernetworkFileError(f"{sidecar}: not an optimizer sidecar (holds a {type(d).__name__}).")
+    name, stored_hash = d.get("optimizer_name", "AdamW"), d.get("hash")
+    if not isinstance(name, str) or not (stored_hash is None or isinstance(stored_hash, str)):
+        raise HypernetworkFileError(f"{sidecar}: optimizer_name and hash must be strings.")
+    return OptimizerState(name, {}, {}, stored_hash, _hash_matches(Path(hypernetwork_path), stored_hash))
+
+
 def load_optimizer_state(hypernetwork_path: PathLike) -> Optional[OptimizerState]:
     """Read `<file>.optim` safely; None when there is none. A damaged sidecar raises HypernetworkFileError."""
     sidecar = optimizer_state_path(hypernetwork_path)
-    if not sidecar.is_file():
+    if not sidecar.exists():
         return None
+    _existing_file(sidecar)
     d = safe_torch_load(sidecar)
     if not isinstance(d, dict):
         raise HypernetworkFileError(f"{sidecar}: not an optimizer sidecar (holds a {type(d).__name__}).")

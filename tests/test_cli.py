@@ -160,3 +160,35 @@ def test_convert_both_ways_keeps_weights_and_refuses_to_overwrite(tmp_path, caps
     assert main(["convert", str(src), str(st)]) == 1
     assert "overwrite" in capsys.readouterr().err
     assert main(["convert", str(src), str(st), "--overwrite"]) == 0
+
+
+def test_generate_writes_the_requested_type_with_webui_infotext(setup, capsys):
+    from hypernet_ext.image_output import read_infotext
+    from hypernet_ext.infotext import parse_hashes
+    from hypernet_ext.storage import short_hash
+    tmp_path, _ = setup
+    out = tmp_path / "out.jpg"
+    prompt = "a cat <hypernet:hn:0.8>"
+    code, _, err = run(capsys, "generate", "--model", "tiny", "--hypernetwork-dir", tmp_path, "--prompt", prompt,
+                       "--negative-prompt", "dog", "--out", out, "--steps", "2", "--seed", "5")
+    assert code == 0, err
+    data = out.read_bytes()
+    assert data[:3] == b"\xff\xd8\xff"  # a JPEG, not a PNG under a .jpg name
+    lines = read_infotext(data).split("\n")
+    assert lines[0] == prompt and lines[1] == "Negative prompt: dog"
+    assert "Steps: 2" in lines[2] and "Seed: 5" in lines[2] and "Size: 64x64" in lines[2] and "Model: tiny" in lines[2]
+    hashes = lines[2].split('Hypernet hashes: ')[1]
+    assert parse_hashes(json.loads(hashes)) == {"hn": short_hash(tmp_path / "hn.pt")}
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--out", "x.gif"], "end the name with one of .png"),
+    (["--out", "x.png", "--size", "60x64"], "use 32x64 or 64x64"),
+])
+def test_generate_refuses_unwritable_type_and_undrawable_size(setup, capsys, argv, needle):
+    tmp_path, _ = setup
+    argv = [a if not a.startswith("x.") else str(tmp_path / a) for a in argv]
+    code, _, err = run(capsys, "generate", "--model", "tiny", "--hypernetwork-dir", tmp_path, "--prompt", "x",
+                       "--steps", "1", *argv)
+    assert code == 2 and needle in err, err
+    assert not any(tmp_path.glob("x.*"))

@@ -14,9 +14,11 @@ from PIL import Image
 
 from ..atomic_files import atomic_write
 from ..errors import HypernetError
+from ..safe_paths import inside, read_regular_text, safe_component
 
 DEBUG_FOLDER = "focal-debug"
 _UNSAFE = re.compile(r"[^\w.\-]+")
+MAX_STEM_BYTES = 120
 
 
 class OutputWriteError(HypernetError):
@@ -27,7 +29,8 @@ def safe_stem(source: Path, root: Path) -> str:
     """The source's path below `root` without suffix, as one file-name-safe string."""
     relative = source.relative_to(root).with_suffix("")
     stem = "_".join(relative.parts)
-    return _UNSAFE.sub("_", stem).strip("._") or "image"
+    # bounded, so that "<index>-<sub>-<stem>-vflip.png" and its temporary name fit a 255-byte file name
+    return safe_component(_UNSAFE.sub("_", stem).strip("._"), fallback="image", max_bytes=MAX_STEM_BYTES)
 
 
 def output_name(index: int, subindex: int, stem: str, variant: str = "") -> str:
@@ -58,9 +61,11 @@ def _atomic(path: Path, write) -> None:
 def read_existing_caption(source: Path) -> str:
     """The text of `<source stem>.txt` next to the source, or "" when there is none."""
     caption = source.with_suffix(".txt")
+    if caption.is_dir():
+        return ""
     try:
-        return caption.read_text(encoding="utf-8", errors="replace").strip()
-    except (FileNotFoundError, IsADirectoryError):
+        return read_regular_text(caption, "caption file", encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
         return ""
     except OSError as exc:
         raise HypernetError(f"cannot read caption {caption.name}: {exc.strerror or exc}") from None

@@ -1,6 +1,7 @@
 """Turn a folder of raw images into a training set: resize/crop, split, flip, caption, report."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -10,6 +11,7 @@ from PIL import Image, ImageOps
 from ..errors import HypernetError
 from ..images import ImageReadError, list_image_files, open_image
 from ..progress import Progress
+from ..safe_paths import inside
 from .autosize import choose_size, crop_to_aspect
 from .captioners import REGISTRY, SOURCE_PATH_KEY, Captioner, CaptionerRegistry, combine_captions
 from .focal import FACE_UNAVAILABLE, FocalWeights, face_detector_available, focal_crop
@@ -70,7 +72,7 @@ def preprocess(options: PreprocessOptions, progress: Optional[Progress] = None,
     active: list[Captioner] = []
     try:
         active.extend(registry.get(n) for n in options.captioners)
-        run = _Run(options, active, report, frozenset(p.resolve() for p in files))
+        run = _Run(options, active, report, frozenset(_resolved(p) for p in files))
         for index, source in enumerate(files):
             if progress.cancelled:
                 report.cancelled = True
@@ -106,17 +108,21 @@ def _process_source(run: _Run, index: int, source: Path) -> None:
         report.skipped.append((source, str(exc)))
         return
     written: list[Path] = []
-    for sub, result in enumerate(results):
-        result.info[SOURCE_PATH_KEY] = str(source)
-        caption = combine_captions(existing, _caption(run, result, source), opts.caption_action,
-                                   opts.caption_separator)
-        for variant, picture in _with_flips(result, opts):
-            path = destination / output_name(index, sub, stem, variant)
-            written.append(path)
-            _write(run, picture, path, caption)
-    for sub, debug in enumerate(debug_images):
-        _write(run, debug, destination / DEBUG_FOLDER / output_name(index, sub, stem, "focal-debug"), "",
-               count=False)
+    try:
+        for sub, result in enumerate(results):
+            result.info[SOURCE_PATH_KEY] = str(source)
+            caption = combine_captions(existing, _caption(run, result, source), opts.caption_action,
+                                       opts.caption_separator)
+            for variant, picture in _with_flips(result, opts):
+                path = inside(destination, output_name(index, sub, stem, variant))
+                written.append(path)
+                _write(run, picture, path, caption)
+        for sub, debug in enumerate(debug_images):
+            _write(run, debug, inside(destination, DEBUG_FOLDER, output_name(index, sub, stem, "focal-debug")), "",
+                   count=False)
+    except HypernetError as exc:  # this source's output cannot be written (name, permissions): skip it, go on
+        report.skipped.append((source, str(exc)))
+        return
     report.processed.append((source, written))
 
 
@@ -199,7 +205,7 @@ def _caption(run: _Run, image: Image.Image, source: Path) -> str:
 
 
 def _write(run: _Run, image: Image.Image, path: Path, caption: str, count: bool = True) -> None:
-    if path.resolve() in run.sources:
+    if _resolved(path) in run.sources:
         raise OutputWriteError(f"refusing to overwrite source image {path}; pick another destination")
     if run.options.existing == "skip" and path.exists():
         run.report.warnings.append(f"kept existing {path.name} (existing='skip')")
@@ -210,6 +216,14 @@ def _write(run: _Run, image: Image.Image, path: Path, caption: str, count: bool 
     if caption:
         save_caption(caption, path.with_suffix(".txt"))
         run.report.captions_written += 1
+
+
+def _resolved(path: Path) -> Path:
+    """`path` with symlinks resolved; a link loop or unreadable link stays as it is (it is skipped later)."""
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, RuntimeError, ValueError):
+        return path
 
 
 def _close_captioners(captioners: list[Captioner]) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 from ..errors import InvalidOptionError
+from ..safe_paths import read_regular_text
 from .keyed_rng import TAGS, TEMPLATE_LINE, keyed_rng
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -58,11 +59,11 @@ def caption_from_filename(path: Path, word_regex: Optional[re.Pattern] = None,
 def read_caption_file(path: Path) -> str:
     """A caption file's text with line breaks turned into tag separators and spaces collapsed."""
     try:
-        raw = path.read_text(encoding="utf-8-sig")
+        raw = read_regular_text(path, "caption file")
     except UnicodeDecodeError:
         raise CaptionReadError(f"caption file {path.name} is not UTF-8 text; re-save it as UTF-8") from None
-    except OSError as exc:
-        raise CaptionReadError(f"caption file {path.name} cannot be read ({exc.strerror or exc})") from None
+    except (OSError, ValueError) as exc:
+        raise CaptionReadError(f"caption file {path.name} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     lines = (" ".join(line.split()) for line in raw.splitlines())
     return ", ".join(line for line in lines if line)
 
@@ -105,7 +106,7 @@ def _template_lines(text: str) -> list[str]:
 
 def _read_template_file(path: Path) -> list[str]:
     try:
-        return _template_lines(path.read_text(encoding="utf-8-sig"))
+        return _template_lines(read_regular_text(path, "template file"))
     except UnicodeDecodeError:
         raise InvalidOptionError(f"template file {path} is not UTF-8 text; re-save it as UTF-8") from None
     except OSError as exc:

@@ -7,6 +7,7 @@ checkpoint restores all of it, so the run continues as if it had never stopped.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,18 @@ from typing import Any, Optional
 import torch
 
 from ..errors import HypernetworkFileError
-from ..storage import load_optimizer_state, save_hypernetwork, save_optimizer_state
+from ..safe_paths import inside, safe_component
+from ..atomic_files import atomic_write_bytes
+from ..storage import hypernetwork_file_bytes, load_optimizer_state, save_optimizer_state
 
 SIDECAR_FORMAT = 1
 
 
 def checkpoint_path(folder: Path, name: str, step: int, suffix: str = ".pt") -> Path:
-    return Path(folder) / f"{name}-{int(step)}{suffix}"
+    """`<folder>/<name>-<step><suffix>`; `name` (often the one stored inside a file) is sanitised first."""
+    if suffix not in (".pt", ".safetensors"):
+        raise HypernetworkFileError(f"checkpoint suffix {suffix!r} must be .pt or .safetensors.")
+    return inside(folder, f"{safe_component(name)}-{int(step)}{suffix}")
 
 
 @dataclass
@@ -47,8 +53,13 @@ def same_file(a: os.PathLike, b: os.PathLike) -> bool:
 def save_checkpoint(hypernetwork, path: Path, *, optimizer_name: str, optimizer: torch.optim.Optimizer,
                     scaler: Optional[Any] = None, schedule: Optional[dict] = None, seed: Optional[int] = None,
                     with_optimizer: bool = True) -> Path:
-    """Write the hypernetwork (atomically, replacing an older file of ours) and its `.optim` sidecar."""
-    path = save_hypernetwork(hypernetwork, path, overwrite=True)
+    """Write the `.optim` sidecar, then the hypernetwork (each atomically, replacing older files of ours).
+
+    Sidecar first: a crash between the two leaves a sidecar whose checkpoint is missing or older
+    (its hash then does not match, and listings say so), never a new checkpoint without its sidecar.
+    """
+    path = Path(path)
+    data = hypernetwork_file_bytes(hypernetwork, path.suffix)
     if with_optimizer:
         extra = {
             "format": SIDECAR_FORMAT,
@@ -58,8 +69,11 @@ def save_checkpoint(hypernetwork, path: Path, *, optimizer_name: str, optimizer:
             "torch_rng": torch.get_rng_state(),
             "seed": seed,
         }
-        save_optimizer_state(path, optimizer_name, optimizer.state_dict(), extra=extra)
-    return Path(path)
+        save_optimizer_state(path, optimizer_name, optimizer.state_dict(), extra=extra,
+                             file_hash=hashlib.sha256(data).hexdigest()[:10])
+    atomic_write_bytes(path, data)
+    hypernetwork.filename = str(path)
+    return path
 
 
 def load_resume_state(path: os.PathLike, expected_step: int) -> ResumeState:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from typing import Any, Iterable, Optional
 
 import torch
@@ -105,8 +106,98 @@ def _implementations(cls: type, args: dict) -> list[dict]:
     return [{key: True} for key in ("fused", "foreach") if key in accepted] + [{}]
 
 
-def load_optimizer_state_dict(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Load a saved state (ours or the webui's) but keep this optimizer's fused/foreach choice."""
+MAX_OPTIMIZER_STEP = 1 << 40  # far beyond any real run; a larger count is a forged file
+
+
+def check_optimizer_state(groups: list[list[torch.Tensor]], state: Any, source: str = "the optimizer state") -> None:
+    """Refuse (HypernetworkFileError) a saved state that does not fit the parameter `groups`.
+
+    torch trusts a loaded state: a moment tensor of the wrong shape makes fused kernels read out
+    of bounds (SIGSEGV) or broadcast into huge tensors. So before torch sees it, check the group
+    and parameter counts, that every per-parameter tensor is a finite floating-point scalar or has
+    exactly its parameter's shape, that step counts are finite whole numbers in range, and that
+    group hyper-parameters are plain finite numbers.
+    """
+    from ..errors import HypernetworkFileError
+
+    def refuse(problem: str) -> None:
+        raise HypernetworkFileError(f"{source} does not fit this hypernetwork: {problem}. Delete the .optim "
+                                    f"sidecar (or train without resume) to start with a fresh optimizer.")
+
+    if not isinstance(state, dict) or not isinstance(state.get("state"), dict) \
+            or not isinstance(state.get("param_groups"), list):
+        refuse("it needs a 'state' dict and a 'param_groups' list")
+    groups, ours = state["param_groups"], [{"params": list(g)} for g in groups]
+    if len(groups) != len(ours):
+        refuse(f"it has {len(groups)} parameter group(s), this optimizer {len(ours)}")
+    params: dict[Any, torch.Tensor] = {}
+    for index, (group, mine) in enumerate(zip(groups, ours)):
+        ids = group.get("params") if isinstance(group, dict) else None
+        if not isinstance(ids, list) or len(ids) != len(mine["params"]):
+            refuse(f"group {index} lists {len(ids) if isinstance(ids, list) else 'no'} parameters, this "
+                   f"hypernetwork has {len(mine['params'])}")
+        for key, value in group.items():
+            if key != "params":
+                _check_group_value(value, f"group {index} {key}", refuse)
+        for pid, param in zip(ids, mine["params"]):
+            if isinstance(pid, bool) or not isinstance(pid, (int, str)) or pid in params:
+                refuse(f"parameter id {pid!r} is not a unique number")
+            params[pid] = param
+    for pid, entries in state["state"].items():
+        if pid not in params:
+            refuse(f"it holds state for parameter {pid!r}, which no group lists")
+        if not isinstance(entries, dict):
+            refuse(f"the state of parameter {pid!r} is a {type(entries).__name__}, not a dict")
+        for key, value in entries.items():
+            _check_state_value(value, params[pid], f"parameter {pid} {key}", key == "step", refuse)
+
+
+def _check_group_value(value: Any, where: str, refuse) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            refuse(f"{where} is {value}")
+        return
+    if isinstance(value, (tuple, list)) and len(value) <= 8:
+        for item in value:
+            _check_group_value(item, where, refuse)
+        return
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        _check_group_value(float(value), where, refuse)
+        return
+    refuse(f"{where} is a {type(value).__name__}, not a number")
+
+
+def _check_state_value(value: Any, param: torch.Tensor, where: str, is_step: bool, refuse) -> None:
+    if isinstance(value, torch.Tensor):
+        if is_step or value.dim() == 0:
+            if value.numel() != 1:
+                refuse(f"{where} must be a single number, has shape {list(value.shape)}")
+            number = float(value)
+        else:
+            if tuple(value.shape) != tuple(param.shape):
+                refuse(f"{where} has shape {list(value.shape)}, its parameter {list(param.shape)}")
+            if not value.is_floating_point():
+                refuse(f"{where} has dtype {value.dtype}, not floating point")
+            if not bool(torch.isfinite(value).all()):
+                refuse(f"{where} holds NaN or infinite values")
+            return
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif value is None or isinstance(value, (bool, str)):
+        return
+    else:
+        refuse(f"{where} is a {type(value).__name__}, not a tensor or number")
+    if not math.isfinite(number):
+        refuse(f"{where} is {number}")
+    if is_step and (number < 0 or number > MAX_OPTIMIZER_STEP or not float(number).is_integer()):
+        refuse(f"{where} is {number:g}, not a step count")
+
+
+def load_optimizer_state_dict(optimizer: torch.optim.Optimizer, state: dict, source: str = "the optimizer state") -> None:
+    """Check a saved state (ours or the webui's) against the parameters, load it, keep fused/foreach."""
+    check_optimizer_state([g["params"] for g in optimizer.param_groups], state, source)
     chosen = [{k: g.get(k) for k in ("fused", "foreach") if k in g} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
     for group, keys in zip(optimizer.param_groups, chosen):

@@ -74,6 +74,7 @@ class TrainingOptions:
     # -- validation ----------------------------------------------------------------------------
     def validate(self) -> "TrainingOptions":
         """Check every field; raise InvalidOptionError naming the problem and the fix. Returns self."""
+        from ..limits import check_training_options
         self._validate_paths()
         _positive_int("steps", self.steps, "Training steps")
         _positive_int("grad_accum", self.grad_accum, "Gradient accumulation steps")
@@ -94,6 +95,7 @@ class TrainingOptions:
         if self.data is None or not hasattr(self.data, "validate"):
             raise InvalidOptionError("TrainingOptions.data must be a DataOptions describing the dataset.")
         self.data.validate()
+        check_training_options(self)  # absurd counts (grad_accum 1e9) would make a job uninterruptible
         return self
 
     def _validate_paths(self) -> None:

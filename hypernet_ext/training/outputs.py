@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from ..errors import InvalidOptionError
 from ..atomic_files import atomic_write_bytes
+from ..safe_paths import inside, safe_component
 from .loss_plot import render_loss_curve
 
 CSV_COLUMNS = ("step", "epoch", "epoch_step", "loss", "learn_rate")
@@ -93,10 +94,10 @@ def _json_default(value: Any) -> Any:
 
 
 def save_preview(image, images_dir: Path, name: str, step: int, prompt: str, negative_prompt: str = "") -> Path:
-    """`<name>-<step>.png` plus `<name>-<step>.txt` holding the prompt used."""
+    """`<name>-<step>.png` plus `<name>-<step>.txt` holding the prompt used (`name` sanitised, kept in the folder)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    png = atomic_write_bytes(Path(images_dir) / f"{name}-{step}.png", buffer.getvalue())
+    png = atomic_write_bytes(inside(images_dir, f"{safe_component(name)}-{int(step)}.png"), buffer.getvalue())
     text = prompt + (f"\nNegative prompt: {negative_prompt}" if negative_prompt else "") + "\n"
     atomic_write_text(png.with_suffix(".txt"), text)
     return png

@@ -23,7 +23,7 @@ from typing import Optional
 
 import torch
 
-from ..errors import InvalidOptionError
+from ..errors import HypernetError, InvalidOptionError
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..attach import attach_hypernetworks
@@ -32,8 +32,8 @@ from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice
 from .host import PreviewParams
 from .loss import autocast_context, diffusion_loss, seed_dropout
-from .optim import (build_optimizer, clip_and_step, effective_learning_rate, load_optimizer_state_dict,
-                    set_learning_rate)
+from .optim import (build_optimizer, check_optimizer_state, clip_and_step, effective_learning_rate,
+                    load_optimizer_state_dict, set_learning_rate)
 from .options import TrainingOptions
 from .outputs import LossLog, TensorBoardLog, save_preview, write_settings
 from .run_setup import freeze_host, training_metadata, training_settings
@@ -82,6 +82,8 @@ class Trainer:
             return self._result(None, "finished", f"{self.hn.name} is already at step {self.start_step}, "
                                 f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
+        if resume is not None:  # before anything is written: a forged state must not even start a run
+            check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")
         self.lr_schedule = opts.lr_schedule(self.start_step)
         self.clip_schedule = opts.clip_schedule()
         from .data import TrainingData
@@ -133,7 +135,7 @@ class Trainer:
         device_type = torch.device(self.host.device).type
         self.scaler = torch.amp.GradScaler(device_type, enabled=opts.precision == "fp16")
         if resume is not None:
-            load_optimizer_state_dict(self.optimizer, resume.optimizer_state)
+            load_optimizer_state_dict(self.optimizer, resume.optimizer_state, f"{opts.hypernetwork}.optim")
             if resume.grad_scaler and self.scaler.is_enabled():
                 self.scaler.load_state_dict(resume.grad_scaler)
             if resume.torch_rng is not None:
@@ -185,6 +187,8 @@ class Trainer:
         stride = self.data.batch_size
         total = 0.0
         for j in range(k):
+            if j and self.progress.cancelled:  # a long accumulation must still answer Interrupt
+                raise Cancelled()
             micro = step * k + j
             batch = self.data.batch(micro)
             self.last_texts = batch.texts
@@ -232,6 +236,16 @@ class Trainer:
 
     def _write(self, path: Path) -> Path:
         """The current weights to `path`, with the `.optim` sidecar when optimizer state is kept."""
+        try:
+            return self._save_checkpoint(path)
+        except OSError as exc:  # full disk, permissions: say which file, and what is safe on disk
+            last = self.checkpoints[-1] if self.checkpoints else None
+            kept = (f"The last good checkpoint is {last[1]} (step {last[0]})." if last else
+                    f"No checkpoint was written; {self.options.hypernetwork} is unchanged.")
+            raise HypernetError(f"Cannot write {exc.filename or path}: {exc.strerror or exc}. {kept} Free disk "
+                                f"space or fix the folder's permissions, then resume.") from None
+
+    def _save_checkpoint(self, path: Path) -> Path:
         return save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
                                scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
                                with_optimizer=self.options.save_optimizer_state)

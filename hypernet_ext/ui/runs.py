@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import HypernetError, InvalidOptionError
-from ..storage import load_optimizer_state
+from ..storage import read_optimizer_header
 from ..training.data import DataOptions
 from ..training.host import PreviewParams
 from ..training.options import TrainingOptions
@@ -88,7 +88,7 @@ def list_checkpoints(run: str) -> list[CheckpointInfo]:
 
 def _checkpoint(path: Path, step: int, loss: Optional[float]) -> CheckpointInfo:
     try:
-        state = load_optimizer_state(path)
+        state = read_optimizer_header(path)  # headers only: listing thousands of checkpoints stays cheap
     except HypernetError as exc:
         return CheckpointInfo(path, step, loss, True, False, None, str(exc))
     if state is None:

@@ -80,7 +80,8 @@ def run_dir(log_root: str, name: str) -> Path:
     """Where a run of hypernetwork `name` writes: `<log root>/<name>`."""
     if not str(log_root or "").strip():
         raise InvalidOptionError("Log directory is empty; give a folder for checkpoints, previews and logs.")
-    return Path(str(log_root)).expanduser() / name
+    from ..safe_paths import inside, safe_component
+    return inside(Path(str(log_root)).expanduser(), safe_component(name))
 
 
 def preview_params(values: dict, txt2img: Optional[Sequence], width: int, height: int) -> Optional[PreviewParams]:

@@ -8,36 +8,11 @@ fields become a tag when the host did not already add one.
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
-from .settings import HASHES_INFOTEXT_KEY
+from ..infotext import HASHES_INFOTEXT_KEY, format_hashes, merge_hashes, parse_hashes  # noqa: F401 (re-exported)
 
 _TAG_NAME = re.compile(r"<hypernet:([^:>]+)(?=[:>])")
-
-
-def format_hashes(entries: Iterable[tuple[str, Optional[str]]]) -> str:
-    """`name: hash, ...` for (name, short hash) pairs, first occurrence of each name kept."""
-    seen: dict[str, str] = {}
-    for name, shorthash in entries:
-        clean = name.replace(",", "").replace(":", "").strip()
-        if clean and shorthash and clean not in seen:
-            seen[clean] = shorthash
-    return ", ".join(f"{name}: {h}" for name, h in seen.items())
-
-
-def parse_hashes(text: str) -> dict[str, str]:
-    """The inverse of `format_hashes`; malformed items are skipped."""
-    result: dict[str, str] = {}
-    for item in str(text or "").split(","):
-        name, sep, shorthash = item.partition(":")
-        if sep and name.strip() and shorthash.strip():
-            result[name.strip()] = shorthash.strip().lower()
-    return result
-
-
-def merge_hashes(existing: Optional[str], entries: Iterable[tuple[str, Optional[str]]]) -> str:
-    """Add entries (e.g. from the hires pass) to an existing field value."""
-    return format_hashes(list(parse_hashes(existing or "").items()) + list(entries))
 
 
 def restore_prompt(params: dict, known: Callable[[str], bool],

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from ..infotext import HASHES_INFOTEXT_KEY
+
 SECTION = ("hypernet_ext", "Hypernetworks (hypernet-ext)")
 TRAINING_SECTION = ("hypernet_ext_training", "Hypernetwork training (hypernet-ext)")
 CATEGORIES = {SECTION: "sd", TRAINING_SECTION: "training"}  # webui v1.6+ settings categories
-HASHES_INFOTEXT_KEY = "Hypernet hashes"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ SETTINGS: tuple[Setting, ...] = (
             component="Number", component_args={"precision": 0}),
     Setting("hypernet_ext_train_save_optimizer", True, "Save optimizer state for resuming",
             "Writes a .optim file beside each saved hypernetwork.", section=TRAINING_SECTION),
+    # Safety (issue 15): what the REST API may touch, and bounds for absurd values (see hypernet_ext/limits.py).
+    Setting("hypernet_ext_api_folders", "", "Extra folders the API may read and write",
+            "One per line. Besides the webui's own folders (data dir, hypernetwork folders, outputs).",
+            component="Textbox", component_args={"lines": 2}),
+    Setting("hypernet_ext_api_any_path", False, "Let the API use any path on this machine",
+            "Off: log_dir, data, destination and template paths must lie in the webui's folders. Turn on only "
+            "if the API is not reachable by others (--listen --api exposes it)."),
+    Setting("hypernet_ext_limits", "", "Raise safety limits",
+            "name=value per line, e.g. grad_accum=4096 or steps=50000000 (see the README's safety section).",
+            component="Textbox", component_args={"lines": 2}),
 )
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
@@ -126,3 +137,5 @@ def register_settings() -> None:
     from modules import shared
     for setting in SETTINGS:
         shared.opts.add_option(setting.key, option_info(setting))
+    from .. import limits  # "Raise safety limits" applies to panels and API alike
+    limits.use_settings_source(lambda: option("hypernet_ext_limits"))

@@ -30,7 +30,15 @@ def json_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
+            from .paths import apply_limit_settings
+            apply_limit_settings()
             return func(*args, **kwargs)
         except HypernetError as exc:
             raise HTTPException(status_code=status_for(exc), detail=str(exc)) from None
+        except (ValueError, OverflowError, UnicodeError, RecursionError) as exc:
+            # a value no check caught (NUL in a path, 1e30 where an int goes, ...): the request's fault
+            raise HTTPException(status_code=400, detail=f"Invalid value in the request: {str(exc)[:300]}") from None
+        except OSError as exc:
+            raise HTTPException(status_code=400, detail=f"Cannot use {exc.filename or 'the path'}: "
+                                                        f"{exc.strerror or exc}") from None
     return wrapper

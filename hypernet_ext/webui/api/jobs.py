@@ -12,6 +12,7 @@ started here shows in the panels and vice versa; starting one while another runs
 Option building and run listing are the panels' own functions (hypernet_ext.ui).
 """
 # No `from __future__ import annotations`: FastAPI must see real types through the error wrapper.
+import os
 import typing
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -27,7 +28,10 @@ from ...training.options import TrainingOptions
 from ...ui import preprocess_panel, resume_panel, train_options
 from ...ui.context import PanelContext
 from ...ui.runs import CHECKPOINT_FOLDER, CheckpointInfo, list_checkpoints, list_runs
+from ...limits import check_text
+from ...safe_paths import inside
 from .errors import ConflictError, NotFoundError, json_errors
+from .paths import checked
 
 STATUS_FIELDS = ("id", "kind", "description", "state", "running", "finished", "step", "total", "fraction", "loss",
                  "lr", "rate", "eta", "elapsed", "message", "error", "preview", "checkpoint", "result",
@@ -118,6 +122,8 @@ def _start(ctx: PanelContext, start: Callable[[], Job]) -> Dict[str, Any]:
 
 def start_preprocess(request: Any, ctx: PanelContext) -> Dict[str, Any]:
     """Start preprocessing from a PreprocessRequest; the status's `result` is the destination folder."""
+    checked(request.source, "source")
+    checked(request.destination, "destination")
     def start() -> Job:
         options, job = preprocess_panel.start_preprocessing_job(request.dict(), ctx)
         job.data["result_path"] = str(options.destination)
@@ -128,6 +134,14 @@ def start_preprocess(request: Any, ctx: PanelContext) -> Dict[str, Any]:
 def start_train(request: Any, ctx: PanelContext) -> Dict[str, Any]:
     """Start training from a TrainRequest (404 for an unknown hypernetwork); adds the panel's `started` text."""
     name = request.hypernetwork.strip()
+    check_text("text_chars", name, "hypernetwork")
+    if name and ctx.library().path(name) is None:  # not a library name: a path, restricted like the others
+        checked(name, "hypernetwork")
+    checked(request.data_dir, "data_dir")
+    checked(request.log_dir, "log_dir")
+    template = getattr(request, "template", None)
+    if template and (os.sep in str(template) or "/" in str(template) or str(template).endswith(".txt")):
+        checked(template, "template")
     if name and train_options.find_hypernetwork(name, ctx) is None:
         raise NotFoundError(f"No hypernetwork named {name!r} and no such .pt/.safetensors file; list them with "
                             f"GET /hypernetworks or POST /refresh after adding files.")
@@ -139,7 +153,10 @@ def start_train(request: Any, ctx: PanelContext) -> Dict[str, Any]:
 
 def find_run(name: str, log_root: str) -> Path:
     """A run folder: `name` itself when it is a path, else `<log_root>/<name>`."""
-    run = Path(str(log_root)).expanduser() / Path(name).expanduser()
+    if os.sep in name or "/" in name or name.startswith("~"):
+        run = Path(name).expanduser()
+    else:  # a run name: one component inside the log root ("..", "." refused)
+        run = inside(Path(str(log_root)).expanduser(), name)
     if not (run / CHECKPOINT_FOLDER).is_dir():
         raise NotFoundError(f"No training run {name!r} in {log_root}; list runs with GET /runs (a run is a folder "
                             f"holding a '{CHECKPOINT_FOLDER}' folder of checkpoints).")
@@ -178,6 +195,10 @@ def _checkpoint_of_run(run: Path, step: Optional[float]) -> CheckpointInfo:
 
 def start_resume(request: ResumeRequest, ctx: PanelContext) -> Dict[str, Any]:
     """Start the Resume panel's job from the chosen checkpoint; adds `started` and `resumed_from`."""
+    checked(request.checkpoint, "checkpoint")
+    checked(request.log_dir, "log_dir")
+    if request.run and (os.sep in request.run or "/" in request.run):
+        checked(request.run, "run")
     if request.checkpoint:
         run, checkpoint = _checkpoint_file(request.checkpoint)
     elif request.run:
@@ -239,6 +260,6 @@ def router() -> APIRouter:
     @api.get("/runs")
     @json_errors
     def runs_route(log_dir: Optional[str] = None):
-        return runs_listing(log_dir or webui_context().log_dir())
+        return runs_listing(checked(log_dir, "log_dir") or webui_context().log_dir())
 
     return api

@@ -13,6 +13,7 @@ from typing import Any, List, Optional, Union
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from ... import limits
 from ...errors import HypernetError, InvalidOptionError
 from ...hypernetwork import DEFAULT_SIZES, create_hypernetwork
 from ...storage import read_header, save_hypernetwork
@@ -76,15 +77,22 @@ def describe(name: str, path: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "path": path, "hash": runtime.file_hash(path)}
     try:
         entry["info"] = read_header(path)
-    except (HypernetError, OSError) as exc:
-        entry["info"], entry["error"] = None, str(exc)
+    except Exception as exc:  # one bad file is named in the list, never breaks it
+        entry["info"], entry["error"] = None, str(exc) if isinstance(exc, (HypernetError, OSError)) else \
+            f"{path}: cannot be read ({type(exc).__name__})"
     return entry
 
 
 def create(request: CreateRequest) -> dict[str, Any]:
     if request.file_format not in FILE_FORMATS:
         raise InvalidOptionError(f"file_format {request.file_format!r} is not one of {FILE_FORMATS}.")
+    limits.check_text("name_chars", request.name, "name")
+    limits.check_number("init_std", request.init_std, "init_std")
+    if request.seed is not None:
+        limits.check_int("seed", request.seed, "seed")
     sizes = numbers(request.sizes, "sizes")
+    for size in sizes or []:
+        limits.check_int("image_side", size, "sizes")
     dropout = numbers(request.dropout_structure, "dropout_structure") if request.use_dropout \
         or request.dropout_structure is not None else None
     hypernetwork = create_hypernetwork(
