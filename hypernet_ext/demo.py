@@ -43,7 +43,7 @@ def write_sample_images(folder: Path, count: int = 24, seed: int = 0, size: int 
     return paths
 
 
-def run_demo(out: Path, steps: int = 120, seed: int = 0, model: str = DEMO_MODEL, learning_rate: str = "2e-3",
+def run_demo(out: Path, steps: int = 120, seed: int = 0, model: str = DEMO_MODEL, learning_rate: str = "1e-4",
              grid_path: Path | None = None) -> dict:
     """Run the whole pipeline under `out` and return a summary dict (paths, statistics, timings)."""
     import torch
@@ -164,7 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=120, help="total training steps (resumes at half)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=DEMO_MODEL, help="built-in model or SD1 checkpoint (default %(default)s)")
-    parser.add_argument("--learning-rate", default="2e-3", help="hypernetwork learning rate (default %(default)s)")
+    parser.add_argument("--learning-rate", default="1e-4", help="hypernetwork learning rate (default %(default)s)")
     parser.add_argument("--grid", type=Path, default=None, help="also where to write the before/after grid PNG")
 
 
