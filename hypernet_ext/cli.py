@@ -161,8 +161,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "compare": Subcommand("comparison grid: one column per hypernetwork, one row per seed",
                           module="hypernet_ext.compare"),
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
-    "demo": Subcommand("run every step on a built-in tiny model (--model tiny or tiny-sdxl): sample images -> preprocess -> create -> "
-                       "train -> resume -> generate", module="hypernet_ext.demo"),
+    "demo": Subcommand("run every step on a built-in model (default tiny-shapes; also tiny-sdxl): sample images -> "
+                       "preprocess -> create -> train -> resume -> before/after grid", module="hypernet_ext.demo"),
     "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
                      module="hypernet_ext.ui.command"),
 }

@@ -1,7 +1,9 @@
-"""The end-to-end demo: every user-facing step on the embedded tiny model, offline, in minutes on a CPU.
+"""The end-to-end demo: a hypernetwork learns a style on the embedded `tiny-shapes` model, offline, on a CPU.
 
-raw images -> preprocess -> create -> train -> resume from a checkpoint -> generate with
-`<hypernet:NAME:weight>`. Everything is written under one output folder.
+raw images -> preprocess -> create -> train -> resume from a checkpoint -> generate with and without
+`<hypernet:NAME:weight>` -> a before/after grid. The raw images are coloured shapes in a muted palette
+(`shapes_data`, style "muted"); `tiny-shapes` only ever saw vivid colours, so the muted look in the
+grid's tagged row comes from the hypernetwork. Everything is written under one output folder.
 """
 from __future__ import annotations
 
@@ -10,71 +12,60 @@ import random
 import time
 from pathlib import Path
 
-import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .errors import InvalidOptionError
-from .hypernetwork import create_hypernetwork
-from .library import HypernetworkLibrary
-from .preprocess import PreprocessOptions, preprocess
-from .progress import terminal_progress
-from .storage import save_hypernetwork
-from .tagged_generation import generate_with_tags
-from .training.data_options import DataOptions
-from .training.options import TrainingOptions
-from .training.trainer import Trainer
 
-SUBJECTS = ("circle", "square", "triangle", "stripes")
-PALETTES = {"warm": ((220, 90, 40), (250, 200, 80)), "cool": ((40, 90, 200), (120, 220, 230))}
+DEMO_MODEL = "tiny-shapes"
+STYLE = "muted"
+# Held-out prompts for the before/after grid: shape/colour pairs the style set does not contain.
+HELD_OUT_PROMPTS = ("a red star", "a blue circle on a yellow background", "a green cross", "a purple square")
+SAMPLING = dict(steps=20, cfg_scale=5.0, width=64, height=64)
 
 
-def write_sample_images(folder: Path, count: int = 8, seed: int = 0) -> list[Path]:
-    """Generate a small captioned image set of simple shapes in two colour styles (plus one broken file)."""
+def write_sample_images(folder: Path, count: int = 24, seed: int = 0, size: int = 96) -> list[Path]:
+    """Write `count` muted-palette shape images with their captions (.txt), plus one broken file."""
+    from .standalone.shapes_data import random_scene, save_scene_image
+
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
+    held_out = {tuple(p.split()[1:3]) for p in HELD_OUT_PROMPTS}
     paths = []
-    for i in range(count):
-        subject = SUBJECTS[i % len(SUBJECTS)]
-        palette = "warm" if i % 2 == 0 else "cool"
-        size = rng.choice([(96, 96), (128, 96), (96, 128), (160, 120)])
-        image = _draw(subject, PALETTES[palette], size, rng)
-        path = folder / f"{i:02d}-{subject}.png"
-        image.save(path)
-        path.with_suffix(".txt").write_text(f"{subject}, {palette} colours, flat shapes", encoding="utf-8")
+    while len(paths) < count:
+        scene = random_scene(rng)
+        if (scene.colour, scene.shape) in held_out:
+            continue
+        path = folder / f"{len(paths):02d}-{scene.colour}-{scene.shape}.png"
+        save_scene_image(scene, path, size=size, style=STYLE)
+        path.with_suffix(".txt").write_text(scene.caption(), encoding="utf-8")
         paths.append(path)
     (folder / "broken.png").write_bytes(b"not really a png")
     return paths
 
 
-def _draw(subject: str, palette, size, rng: random.Random) -> Image.Image:
-    back, front = palette
-    image = Image.new("RGB", size, back)
-    draw = ImageDraw.Draw(image)
-    w, h = size
-    cx, cy, r = w // 2 + rng.randint(-8, 8), h // 2 + rng.randint(-8, 8), min(w, h) // 3
-    if subject == "circle":
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=front)
-    elif subject == "square":
-        draw.rectangle([cx - r, cy - r, cx + r, cy + r], fill=front)
-    elif subject == "triangle":
-        draw.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=front)
-    else:
-        for x in range(0, w, 12):
-            draw.rectangle([x, 0, x + 5, h], fill=front)
-    return image
+def run_demo(out: Path, steps: int = 120, seed: int = 0, model: str = DEMO_MODEL, learning_rate: str = "1e-4",
+             grid_path: Path | None = None) -> dict:
+    """Run the whole pipeline under `out` and return a summary dict (paths, statistics, timings)."""
+    import torch
 
-
-def run_demo(out: Path, steps: int = 40, seed: int = 0, model: str = "tiny") -> dict:
-    """Run the whole pipeline under `out` and return a summary dict (paths, losses, timings)."""
-    from .standalone import load_host  # the standalone stack (ldm, transformers): only when the demo runs
+    from . import create_hypernetwork
+    from .library import HypernetworkLibrary
+    from .preprocess import PreprocessOptions, preprocess
+    from .progress import terminal_progress
+    from .standalone import load_host
+    from .storage import save_hypernetwork
+    from .training.data import DataOptions
+    from .training.host import PreviewParams
+    from .training.options import TrainingOptions
+    from .training.trainer import Trainer
 
     if steps < 2:
         raise InvalidOptionError("The demo needs at least 2 steps (it resumes from the halfway checkpoint).")
     if out.exists() and any(out.iterdir()):
         raise InvalidOptionError(f"{out} already exists and is not empty; pass --out with a new folder.")
     started = time.monotonic()
-    summary: dict = {"out": str(out)}
-    print(f"[1/6] writing sample images to {out / 'raw'}")
+    summary: dict = {"out": str(out), "model": model}
+    print(f"[1/6] writing {STYLE}-palette shape images to {out / 'raw'}")
     write_sample_images(out / "raw", seed=seed)
 
     print("[2/6] preprocessing (64x64, crop to fill, flipped copies)")
@@ -85,19 +76,22 @@ def run_demo(out: Path, steps: int = 40, seed: int = 0, model: str = "tiny") -> 
 
     host = load_host(model)
     torch.manual_seed(seed)
-    print(f"[3/6] creating a hypernetwork for widths {list(host.attention_widths)}")
+    print(f"[3/6] creating a hypernetwork for widths {list(host.attention_widths)} on the {model} model")
     hn = create_hypernetwork("demo", sizes=host.attention_widths, layer_structure=(1, 2, 1),
-                             activation="relu", weight_init="XavierNormal", seed=seed)
+                             activation="linear", weight_init="Normal", seed=seed)
     source = save_hypernetwork(hn, out / "hypernetworks" / "demo.pt")
 
     half = steps // 2
     log_dir = out / "train"
-    data = DataOptions(data_dir=str(out / "dataset"), name="demo", template="style_filewords", width=64,
-                       height=64, batch_size=2, shuffle_tags=True, seed=seed)
+    # "[filewords]" alone: the captions are already in the words the model was trained on.
+    data = DataOptions(data_dir=str(out / "dataset"), name="demo", template="filewords", width=64,
+                       height=64, batch_size=4, seed=seed)
+    preview = PreviewParams(prompt=HELD_OUT_PROMPTS[0], seed=seed, **SAMPLING)
 
     def train(hypernetwork: Path, until: int, resume: bool):
         options = TrainingOptions(hypernetwork=str(hypernetwork), log_dir=str(log_dir), steps=until, data=data,
-                                  learning_rate="1e-4", save_every=half, preview_every=half, resume=resume)
+                                  learning_rate=learning_rate, save_every=half, preview_every=half,
+                                  preview=preview, resume=resume)
         return Trainer(host, options, terminal_progress(description="train")).run()
 
     print(f"[4/6] training {half} steps")
@@ -110,42 +104,71 @@ def run_demo(out: Path, steps: int = 40, seed: int = 0, model: str = "tiny") -> 
     summary.update(checkpoints=[str(p) for p in first.checkpoints + second.checkpoints],
                    previews=[str(p) for p in first.previews + second.previews], final=str(second.final_path))
 
-    print("[6/6] generating with and without the trained hypernetwork")
+    print("[6/6] generating held-out prompts without and with the trained hypernetwork")
     library = HypernetworkLibrary([second.final_path.parent])
-    prompt = f"circle, warm colours, flat shapes <hypernet:{second.final_path.stem}:1.0>"
-    sampling = dict(steps=12, seed=seed, width=64, height=64)
-    styled = generate_with_tags(host, library, prompt, **sampling)
-    for warning in styled.warnings:
-        print("warning:", warning)
-    if not styled.applied:
-        raise InvalidOptionError(f"the trained hypernetwork was not found next to {second.final_path}")
-    plain, styled = host.generate(styled.prompt, **sampling), styled.image
-    plain_path, styled_path = out / "generated-plain.png", out / "generated-hypernet.png"
-    plain.save(plain_path)
-    styled.save(styled_path)
-    difference = _mean_abs_difference(plain, styled)
-    summary.update(prompt=prompt, generated=[str(plain_path), str(styled_path)], pixel_difference=difference,
+    comparison = compare_style(host, library, second.final_path.stem, HELD_OUT_PROMPTS, seeds=(seed, seed + 1))
+    grid_path = grid_path or out / "compare.png"
+    comparison["grid"].save(grid_path)
+    summary.update(grid=str(grid_path), saturation_plain=comparison["saturation_plain"],
+                   saturation_tagged=comparison["saturation_tagged"], pixel_difference=comparison["difference"],
                    seconds=round(time.monotonic() - started, 1))
-    print(f"prompt: {prompt}\nwrote {plain_path.name} and {styled_path.name}; mean pixel difference "
-          f"{difference:.2f}/255 (the hypernetwork changes the image)\ndone in {summary['seconds']} s; "
-          f"everything is in {out}")
+    print(f"mean saturation without the tag {summary['saturation_plain']:.3f}, with "
+          f"<hypernet:{second.final_path.stem}:1> {summary['saturation_tagged']:.3f} (the style set's is lower: "
+          f"muted colours)\nwrote {grid_path} (top row: no tag; bottom row: with the tag)\n"
+          f"done in {summary['seconds']} s; everything is in {out}")
     return summary
 
 
-def _mean_abs_difference(a: Image.Image, b: Image.Image) -> float:
+def compare_style(host, library, name: str, prompts, seeds=(0, 1), weight: float = 1.0) -> dict:
+    """Generate every prompt x seed without and with `<hypernet:name:weight>`.
+
+    Returns the images, their mean saturations (the muted style's statistic), the mean absolute
+    pixel difference and a grid image: top row without the tag, bottom row with it.
+    """
     import numpy as np
 
-    return float(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).mean())
+    from .standalone.shapes_data import mean_saturation
+    from .tagged_generation import generate_with_tags
+
+    plain, tagged = [], []
+    for prompt in prompts:
+        for seed in seeds:
+            plain.append(host.generate(prompt, seed=seed, **SAMPLING))
+            result = generate_with_tags(host, library, f"{prompt} <hypernet:{name}:{weight:g}>", seed=seed, **SAMPLING)
+            if not result.applied and weight != 0:
+                raise InvalidOptionError(f"the hypernetwork {name!r} was not found: {result.warnings}")
+            tagged.append(result.image)
+    arrays = [[np.asarray(image) for image in row] for row in (plain, tagged)]
+    return {
+        "plain": plain, "tagged": tagged, "grid": _grid([plain, tagged]),
+        "saturation_plain": float(np.mean([mean_saturation(a) for a in arrays[0]])),
+        "saturation_tagged": float(np.mean([mean_saturation(a) for a in arrays[1]])),
+        "difference": float(np.mean([np.abs(a.astype(np.float32) - b.astype(np.float32)).mean()
+                                     for a, b in zip(*arrays)])),
+    }
+
+
+def _grid(rows: list[list[Image.Image]], scale: int = 2, gap: int = 4) -> Image.Image:
+    """Rows of equally sized images, scaled up (nearest) with a white gap between them."""
+    width, height = rows[0][0].size
+    cell_w, cell_h = width * scale, height * scale
+    grid = Image.new("RGB", (len(rows[0]) * (cell_w + gap) - gap, len(rows) * (cell_h + gap) - gap), "white")
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            grid.paste(image.resize((cell_w, cell_h), Image.NEAREST), (c * (cell_w + gap), r * (cell_h + gap)))
+    return grid
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("hypernet-demo"), help="new folder for every output")
-    parser.add_argument("--steps", type=int, default=40, help="total training steps (resumes at half)")
+    parser.add_argument("--steps", type=int, default=120, help="total training steps (resumes at half)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", choices=("tiny", "tiny-sdxl"), default="tiny",
-                        help="built-in toy model: SD1 architecture (tiny) or SDXL architecture (tiny-sdxl)")
+    parser.add_argument("--model", default=DEMO_MODEL, help="built-in model or SD1 checkpoint (default %(default)s)")
+    parser.add_argument("--learning-rate", default="1e-4", help="hypernetwork learning rate (default %(default)s)")
+    parser.add_argument("--grid", type=Path, default=None, help="also where to write the before/after grid PNG")
 
 
 def run(args: argparse.Namespace) -> int:
-    run_demo(args.out, steps=args.steps, seed=args.seed, model=args.model)
+    run_demo(args.out, steps=args.steps, seed=args.seed, model=args.model, learning_rate=args.learning_rate,
+             grid_path=args.grid)
     return 0

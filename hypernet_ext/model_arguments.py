@@ -3,6 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+# Models built into the package, by name: `tiny` has seeded random weights (fast, for tests that need
+# only the shapes of SD1 tensors); `tiny-shapes` is trained to draw captioned coloured shapes
+# (hypernet_ext/standalone/tiny_shapes.py). Both work at 64x64 pixels.
+EMBEDDED_MODELS = ("tiny", "tiny-shapes", "tiny-sdxl")
+
+
+def is_embedded_model(model) -> bool:
+    """Whether `--model` names a built-in model rather than a checkpoint file (their default size is 64x64)."""
+    return str(model) in EMBEDDED_MODELS
+
 
 def add_model_options(parser) -> None:
     """`--device`, `--prediction` and the text conditioning flags (the caller adds `--model`)."""
@@ -12,8 +22,8 @@ def add_model_options(parser) -> None:
     add_text_conditioning_options(parser)
 
 
-EMBEDDED_MODELS = ("tiny", "tiny-sdxl")
-MODEL_HELP = "'tiny' or 'tiny-sdxl' (built-in toy models) or an SD1/SD2/SDXL checkpoint file"
+MODEL_HELP = ("'tiny-shapes' (built-in, draws coloured shapes), 'tiny' (random toy), 'tiny-sdxl' (random SDXL "
+              "toy) or an SD1/SD2/SDXL checkpoint file")
 
 
 def default_image_side(model: str, host=None) -> int:

@@ -110,7 +110,7 @@ def test_widths_offered_are_the_models(demo):
 
 def test_ui_subcommand_arguments():
     args = build_parser().parse_args(["ui", "--port", "7999", "--hypernetwork-dir", "hn", "--log-dir", "runs"])
-    assert (args.command, args.model, args.port, args.hypernetwork_dir, args.log_dir) == ("ui", "tiny", 7999, "hn",
+    assert (args.command, args.model, args.port, args.hypernetwork_dir, args.log_dir) == ("ui", "tiny-shapes", 7999, "hn",
                                                                                           "runs")
     from hypernet_ext.errors import InvalidOptionError
     with pytest.raises(InvalidOptionError, match="not a port number"):

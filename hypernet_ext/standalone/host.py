@@ -205,7 +205,8 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
               dtype: torch.dtype = torch.float32, prediction: Optional[str] = None,
               clip_skip: Optional[int] = None, emphasis: str = "Original",
               comma_backtrack: int = DEFAULT_COMMA_BACKTRACK) -> StandaloneHost:
-    """A `StandaloneHost` for "tiny" / "tiny-sdxl" (embedded toy models) or an SD 1.x/2.x/SDXL checkpoint path.
+    """A `StandaloneHost` for an embedded model ("tiny": random toy weights; "tiny-shapes": trained to
+    draw captioned coloured shapes; "tiny-sdxl": a random SDXL-architecture toy) or an SD 1.x/2.x/SDXL checkpoint path.
 
     clip_skip: None = the model's own (SD1: 1, the last text layer; SD2: the penultimate layer,
     which the webui uses whatever its Clip skip setting). emphasis and comma_backtrack are the
@@ -224,6 +225,12 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
         weights, metadata = tiny_checkpoint("sd1")
         return host_from_state_dict(weights, metadata, source="tiny", device=device, dtype=dtype,
                                     prediction=prediction, model_name="tiny", text_options=text_options)
+    if str(model) == "tiny-shapes":
+        from .tiny_shapes import shapes_checkpoint
+
+        weights, metadata = shapes_checkpoint()
+        return host_from_state_dict(weights, metadata, source="tiny-shapes", device=device, dtype=dtype,
+                                    prediction=prediction, model_name="tiny-shapes", text_options=text_options)
     path = os.fspath(model)
     weights, metadata = ckpt.read_checkpoint(path)
     from .sdxl_checkpoint import is_sdxl_state_dict  # SDXL dispatch hook (sdxl_host.py)

@@ -10,7 +10,9 @@ DEFAULT_PORT = 7861
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="tiny", help="'tiny' (default) or 'tiny-sdxl' (built-in toy models) or an SD1/SD2/SDXL checkpoint")
+    parser.add_argument("--model", default="tiny-shapes",
+                        help="'tiny-shapes' (built-in model that draws coloured shapes, default), 'tiny' (random "
+                             "toy weights), 'tiny-sdxl' (random SDXL-architecture toy) or an SD1/SD2/SDXL checkpoint")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default %(default)s)")
     parser.add_argument("--hypernetwork-dir", default="hypernetworks", metavar="DIR",
                         help="folder of hypernetwork files (created if missing; default %(default)s)")
