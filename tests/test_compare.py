@@ -86,7 +86,7 @@ def test_cli_writes_png_with_infotext(host, tmp_path, capsys):
 def test_resume_tab_compare_saves_the_grid_in_the_run(host, tmp_path):
     import dataclasses
     from hypernet_ext.ui.compare_section import compare_checkpoints
-    from hypernet_ext.ui.runs import list_checkpoints
+    from hypernet_ext.training.run_folder import list_checkpoints
 
     from helpers_ui import make_context
     run = tmp_path / "runs" / "hn"

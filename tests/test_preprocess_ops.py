@@ -203,6 +203,6 @@ def test_registry_lazy_factory_and_missing_message():
     assert first.caption(Image.new("RGB", (3, 2))) == "SIZE 3x2"
     with pytest.raises(CaptionerUnavailableError, match=r"'blip'.*available: upper.*inside the webui"):
         registry.check(["upper", "blip"])
-    assert default_registry().names() == ["filename"]
+    assert default_registry().names() == ["filename", "wd14"]  # wd14 loads its model only when used
     with pytest.raises(CaptionerUnavailableError, match="available: none"):
         CaptionerRegistry().get("x")

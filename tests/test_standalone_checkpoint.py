@@ -123,7 +123,7 @@ def test_refuses_other_architectures(tmp_path):
     weights = dict(tiny_weights("sd1")[0])
     sdxl = {**weights, "conditioner.embedders.1.model.ln_final.weight": torch.ones(4),
             "model.diffusion_model.label_emb.0.0.weight": torch.zeros(4, 4)}
-    with pytest.raises(UnsupportedModelError, match="SDXL training is not supported by the standalone host yet"):
+    with pytest.raises(UnsupportedModelError, match="SDXL checkpoint has no first text encoder"):
         load_host(_save_raw(tmp_path / "xl.safetensors", sdxl))
     lora = {"lora_unet_down_blocks_0.lora_down.weight": torch.zeros(4, 320)}
     with pytest.raises(UnsupportedModelError, match="not a LoRA"):

@@ -50,8 +50,8 @@ def compare_checkpoints(run: str, labels, seeds: str, prompt: str, negative: str
 
 
 def _run_size(ctx: PanelContext) -> tuple[int, int]:
-    widths = ctx.defaults
-    return int(widths.width), int(widths.height)
+    defaults = ctx.defaults or {}
+    return int(defaults.get("width", 512)), int(defaults.get("height", 512))
 
 
 def _free_path(path: Path) -> Path:
