@@ -208,8 +208,9 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
     """A `StandaloneHost` for an embedded model ("tiny": random toy weights; "tiny-shapes": trained to
     draw captioned coloured shapes; "tiny-sdxl": a random SDXL-architecture toy) or an SD 1.x/2.x/SDXL checkpoint path.
 
-    clip_skip: None = the model's own (SD1: 1, the last text layer; SD2: the penultimate layer,
-    which the webui uses whatever its Clip skip setting). emphasis and comma_backtrack are the
+    clip_skip: None = the model's own (SD1: 1, the last text layer; SD2 and SDXL: the penultimate
+    layer, which the webui uses whatever its Clip skip setting, for SDXL unless its off-by-default
+    "Clip skip SDXL" setting is on). emphasis and comma_backtrack are the
     webui's "Emphasis mode" and "Prompt word wrap length limit" settings."""
     text_options = {"clip_skip": clip_skip, "emphasis": check_emphasis(emphasis),
                     "comma_backtrack": check_comma_backtrack(comma_backtrack)}
@@ -218,7 +219,7 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
     if str(model) == "tiny-sdxl":  # SDXL dispatch hook (sdxl_host.py)
         from .sdxl_host import load_tiny_sdxl_host
 
-        return load_tiny_sdxl_host(device=device, dtype=dtype, prediction=prediction)
+        return load_tiny_sdxl_host(device=device, dtype=dtype, prediction=prediction, text_options=text_options)
     if str(model) == "tiny":
         from .tiny import tiny_checkpoint
 
@@ -240,7 +241,7 @@ def load_host(model: str = "tiny", *, device: Union[str, torch.device] = "cpu",
 
         return sdxl_host_from_state_dict(weights, source=path, path=path, device=device, dtype=dtype, prediction=prediction,
                                          model_name=os.path.splitext(os.path.basename(path))[0],
-                                         model_hash=short_hash(path))
+                                         model_hash=short_hash(path), text_options=text_options)
     return host_from_state_dict(weights, metadata, source=path, path=path, device=device, dtype=dtype,
                                 prediction=prediction, model_name=os.path.splitext(os.path.basename(path))[0],
                                 model_hash=short_hash(path), text_options=text_options)

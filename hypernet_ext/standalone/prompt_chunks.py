@@ -13,6 +13,7 @@ Interface (SD1, SD2 and each of SDXL's two text encoders use it the same way)::
     cond = encoder(["a (cat:1.2)", "long booru tags, ..."])    # (B, 77*K, C), K = chunks of the longest
     cond, pooled = encoder.encode(texts)                      # pooled: first chunk's pooled output or None
     rows = encoder.encode_each(texts)                         # [(77*K_i, C)]: each text as if encoded alone
+    rows, pooled = encoder.encode_each_pooled(texts)          # the same, and each text's first-chunk pooled
 
 `encode_chunks` is called once per chunk position with the ids of every text's chunk at that
 position (a text with fewer chunks gets an empty chunk: start, end, padding), exactly as the webui
@@ -222,11 +223,17 @@ class PromptEncoder:
         """One (77*K_i, C) tensor per text, as if each were encoded alone (no batch padding, own mean).
 
         The chunks at one position of all texts still go through `encode_chunks` in one call."""
+        return self.encode_each_pooled(texts, device)[0]
+
+    def encode_each_pooled(self, texts: Sequence[str], device: Optional[torch.device] = None):
+        """(`encode_each`'s list, (B, P) pooled output of each text's first chunk or None)."""
         per_text = self._chunk_lists(list(texts))
         parts: list[list[torch.Tensor]] = [[] for _ in per_text]
+        first_pooled = None
         for position in range(max(len(chunks) for chunks in per_text)):
             owners = [i for i, chunks in enumerate(per_text) if position < len(chunks)]
-            z, _ = self._encode_position([per_text[i][position] for i in owners], device, per_row=True)
+            z, pooled = self._encode_position([per_text[i][position] for i in owners], device, per_row=True)
+            first_pooled = pooled if position == 0 else first_pooled  # every text has a first chunk
             for row, owner in enumerate(owners):
                 parts[owner].append(z[row])
-        return [torch.cat(rows, dim=0) for rows in parts]
+        return [torch.cat(rows, dim=0) for rows in parts], first_pooled

@@ -1,10 +1,12 @@
 """`SDXLHost`: an offline SDXL model (diffusers UNet, ldm VAE, transformers text towers) as a `TrainingHost`.
 
-Conditioning is a dict instead of one tensor: `encode_text` returns {"context": (B, 77, 2048),
-"pooled": (B, 1280)}; the training data adds "sizes" (B, 6) from each sample's real image size and
-crop (see `sdxl_text`), and `predict` passes them to the UNet as its added vector. Without "sizes"
-(as in generation) the model is told what the webui tells it: original = target = the image size,
-crop (0, 0). An empty negative prompt is encoded as zeros, like the webui and sgm do for SDXL.
+Conditioning is a dict instead of one tensor: `encode_text` returns {"context": (B, 77*K, 2048),
+"pooled": (B, 1280)}, with the webui's prompt rules (emphasis, BREAK, long prompts; see `sdxl_text`);
+`encode_text_each` gives each caption as if encoded alone (for the training text cache). The
+training data adds "sizes" (B, 6) from each sample's real image size and crop (see `sdxl_text`),
+and `predict` passes them to the UNet as its added vector. Without "sizes" (as in generation) the
+model is told what the webui tells it: original = target = the image size, crop (0, 0).
+An empty negative prompt is encoded as zeros, like the webui and sgm do for SDXL.
 Noise schedule: scaled linear as SD1, eps prediction; VAE scale 0.13025.
 """
 from __future__ import annotations
@@ -59,9 +61,28 @@ class SDXLHost:
 
     @torch.no_grad()
     def encode_text(self, captions: list[str]) -> dict[str, torch.Tensor]:
-        """Captions -> {"context": (B, 77, 2048), "pooled": (B, 1280)} in the host dtype."""
+        """Captions -> {"context": (B, 77*K, 2048), "pooled": (B, 1280)} in the host dtype (webui batch rules)."""
         out = self.text_encoder(list(captions))
         return {key: value.to(self.dtype) for key, value in out.items()}
+
+    @torch.no_grad()
+    def encode_text_each(self, captions: list[str]) -> list[dict[str, torch.Tensor]]:
+        """One {"context": (77*K_i, 2048), "pooled": (1280,)} per caption, each as if encoded alone."""
+        return [{key: value.to(self.dtype) for key, value in row.items()}
+                for row in self.text_encoder.encode_each(list(captions))]
+
+    @property
+    def clip_skip(self) -> None:
+        """None: SDXL ignores Clip skip, as the webui does by default (see `sdxl_text`)."""
+        return None
+
+    def text_conditioning(self) -> dict:
+        """The settings besides the text that decide `encode_text`'s result: clip_skip, emphasis, comma_backtrack."""
+        return self.text_encoder.conditioning_settings()
+
+    def text_conditioning_key(self) -> tuple:
+        """`text_conditioning()` as a hashable key (text caches key on it)."""
+        return tuple(sorted(self.text_conditioning().items()))
 
     def default_sizes(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, 6) size numbers for generation: original = target = the image size, crop (0, 0)."""
@@ -108,10 +129,13 @@ class SDXLHost:
             seed = random.randrange(2 ** 32)
         shape = (1, self.latent_channels, self._latent_side(height, "height"), self._latent_side(width, "width"))
         cond, uncond = self.encode_text([prompt]), self._negative(negative_prompt)
-        # sample_ddim batches [uncond, cond] context tensors; the pooled vectors follow in the same order
-        pooled = torch.cat([uncond["pooled"], cond["pooled"]])
+        # sample_ddim batches [uncond, cond] context tensors when their lengths match, else calls each alone
+        both = torch.cat([uncond["pooled"], cond["pooled"]])
 
         def predict(x, t, context):
+            # the pooled vectors follow the context: the joined pair, or one of the two alone
+            pooled = cond["pooled"] if context is cond["context"] else \
+                uncond["pooled"] if context is uncond["context"] else both
             return self.predict(x, t, {"context": context, "pooled": pooled})
 
         with torch.no_grad():
@@ -135,7 +159,7 @@ def sdxl_host_from_state_dict(state_dict: Mapping[str, torch.Tensor], *, source:
                               path: Optional[str] = None,
                               device: Union[str, torch.device] = "cpu", dtype: torch.dtype = torch.float32,
                               prediction: Optional[str] = None, model_name: Optional[str] = None,
-                              model_hash: Optional[str] = None) -> SDXLHost:
+                              model_hash: Optional[str] = None, text_options: Optional[dict] = None) -> SDXLHost:
     """Build an SDXL host from sgm-layout tensors (adopted, not copied, when dtypes match)."""
     if prediction not in (None, "eps"):
         raise InvalidOptionError(f"SDXL models predict eps; --prediction {prediction} is not supported for them")
@@ -144,17 +168,17 @@ def sdxl_host_from_state_dict(state_dict: Mapping[str, torch.Tensor], *, source:
     unet = ckpt.build_with_weights(lambda: build_sdxl_unet(config.unet), unet_weights, "UNet", source)
     vae_weights = {k: v for k, v in ckpt.with_prefix(state_dict, VAE_PREFIX).items() if k.startswith(_VAE_PARTS)}
     vae = ckpt.build_with_weights(lambda: LatentAutoencoder(config.vae), vae_weights, "VAE", source)
-    text = ckpt.build_with_weights(lambda: SDXLTextEncoder(config.text), sdxl_text_weights(state_dict, config.text),
-                                   "text encoders", source)
+    text = ckpt.build_with_weights(lambda: SDXLTextEncoder(config.text, **(text_options or {})),
+                                   sdxl_text_weights(state_dict, config.text), "text encoders", source)
     return SDXLHost(config, unet, vae, text, device=torch.device(device), dtype=dtype,
                     model_name=model_name, model_hash=model_hash)
 
 
 def load_tiny_sdxl_host(*, device: Union[str, torch.device] = "cpu", dtype: torch.dtype = torch.float32,
-                        prediction: Optional[str] = None) -> SDXLHost:
+                        prediction: Optional[str] = None, text_options: Optional[dict] = None) -> SDXLHost:
     """The embedded `tiny-sdxl` model (see `tiny_sdxl`), through the same loader as any SDXL file."""
     from .tiny_sdxl import tiny_sdxl_checkpoint
 
     weights, _ = tiny_sdxl_checkpoint()
     return sdxl_host_from_state_dict(weights, source="tiny-sdxl", device=device, dtype=dtype,
-                                     prediction=prediction, model_name="tiny-sdxl")
+                                     prediction=prediction, model_name="tiny-sdxl", text_options=text_options)

@@ -1,8 +1,19 @@
 """SDXL conditioning: two text towers, the pooled vector and the size/crop/target embeddings.
 
-- Cross-attention context (B, 77, 768 + 1280 = 2048): the penultimate hidden states of CLIP ViT-L
+- Cross-attention context (B, 77*K, 768 + 1280 = 2048): the penultimate hidden states of CLIP ViT-L
   (no final layer norm) and of OpenCLIP bigG (no final layer norm), concatenated, CLIP-L first.
-- Pooled vector (B, 1280): bigG's final-layer-normed state at the end token times its text projection.
+- Pooled vector (B, 1280): bigG's final-layer-normed state at the end token times its text projection,
+  from each prompt's FIRST 77-token chunk (the webui returns the first chunk's pooled output).
+- Prompt rules: each tower runs the prompt through its own `prompt_chunks.PromptEncoder` (emphasis,
+  BREAK, 75-token chunks with comma backtracking, batch padding with empty chunks), as the webui
+  v1.10.1 wraps each of sgm's two embedders; emphasis is applied to, and "Original" restores the
+  mean of, each tower's output separately. The pooled vector is never weighted. Both towers share
+  one BPE, so their chunk counts agree; if cleaning ever made them differ, the shorter is padded
+  with empty chunks so the two still concatenate.
+- Clip skip: the webui applies its "Clip skip" to SDXL only when its "Clip skip SDXL" setting
+  (`sdxl_clip_l_skip`, off by default) is on, and then only to CLIP-L; by default both towers give
+  the penultimate layer whatever Clip skip says. The standalone host follows that default: a
+  `clip_skip` other than 2 is accepted, logged and ignored (as for SD2).
 - Size numbers (B, 6): original size (h, w), crop top-left (top, left), target size (h, w) of each
   sample; the UNet embeds each number as a 256-wide sinusoid (sgm's `ConcatTimestepEmbedderND`,
   diffusers' `add_time_proj`) and appends them to the pooled vector.
@@ -14,15 +25,21 @@ CLIP-L pads with its end token, bigG with 0 (as sgm and the webui do).
 """
 from __future__ import annotations
 
+import logging
 from typing import Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
+from ..errors import InvalidOptionError
+from .prompt_chunks import DEFAULT_COMMA_BACKTRACK, PromptEncoder, SpecialTokens
+
 from .sdxl_checkpoint import BIGG_PREFIX, CLIP_L_PREFIX, SDXLTextConfig
 from .text_encoder import hf_to_openclip_weights, openclip_text_weights, sd1_text_weights
-from .tokenizer import CONTEXT_LENGTH, shared_tokenizer
+from .tokenizer import shared_tokenizer
 from .model_config import TextEncoderConfig
+
+log = logging.getLogger(__name__)
 
 BOS, EOS = 49406, 49407
 SIZE_KEYS = ("original_size", "crop_top_left", "target_size")
@@ -52,26 +69,89 @@ def build_text_towers(config: SDXLTextConfig) -> tuple[nn.Module, nn.Module]:
     return clip_l, bigg
 
 
-class SDXLTextEncoder(nn.Module):
-    """Captions -> {"context": (B, 77, 2048), "pooled": (B, projection)}, float32."""
+def check_sdxl_clip_skip(clip_skip: Optional[int]) -> Optional[int]:
+    """None or a whole number from 1 to 12; any value but 2 is logged as ignored (see the module docstring)."""
+    if clip_skip is None:
+        return None
+    if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or not 1 <= clip_skip <= 12:
+        raise InvalidOptionError(f"clip skip {clip_skip!r} must be a whole number from 1 to 12")
+    if clip_skip != 2:
+        log.warning("clip skip %s is ignored for SDXL models: like the webui (its 'Clip skip SDXL' setting "
+                    "is off by default), both text encoders give their penultimate layer", clip_skip)
+    return clip_skip
 
-    def __init__(self, config: SDXLTextConfig):
+
+class SDXLTextEncoder(nn.Module):
+    """Captions -> {"context": (B, 77*K, 2048), "pooled": (B, projection)}, float32, with the webui's prompt rules."""
+
+    def __init__(self, config: SDXLTextConfig, *, clip_skip: Optional[int] = None, emphasis: str = "Original",
+                 comma_backtrack: int = DEFAULT_COMMA_BACKTRACK):
         super().__init__()
         self.config = config
         self.clip_l, self.bigg = build_text_towers(config)
         self.clip_tokenizer = shared_tokenizer("clip")
         self.bigg_tokenizer = shared_tokenizer("openclip")
+        self.clip_skip = check_sdxl_clip_skip(clip_skip)
+        options = {"emphasis": emphasis, "comma_backtrack": comma_backtrack}
+        self.prompts_l = PromptEncoder(_runs_tokenizer(self.clip_tokenizer), self._encode_clip_l,
+                                       _special_tokens(self.clip_tokenizer, pad=EOS), **options)
+        self.prompts_g = PromptEncoder(_runs_tokenizer(self.bigg_tokenizer), self._encode_bigg,
+                                       _special_tokens(self.bigg_tokenizer, pad=0), **options)
+
+    def conditioning_settings(self) -> dict:
+        """What, besides the text, decides the conditioning (clip_skip is always the penultimate layer, 2)."""
+        return {"clip_skip": 2, "emphasis": self.prompts_l.emphasis, "comma_backtrack": self.prompts_l.comma_backtrack}
+
+    def _device(self) -> torch.device:
+        return self.bigg.text_projection.weight.device
+
+    def _encode_clip_l(self, ids: torch.Tensor) -> torch.Tensor:
+        # CLIP-L runs all but its last layer, so its last hidden state (before the final norm) is the penultimate
+        return self.clip_l(input_ids=ids.to(self._device()), output_hidden_states=True).hidden_states[-1]
+
+    def _encode_bigg(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.bigg(input_ids=ids.to(self._device()), output_hidden_states=True)
+        return out.hidden_states[-2], out.text_embeds
+
+    def _empty_chunk(self, prompts: PromptEncoder) -> torch.Tensor:
+        """(77, C): what the tower gives for an empty chunk (the padding of a shorter prompt)."""
+        return prompts([""])[0]
+
+    def _same_length(self, hidden_l: torch.Tensor, hidden_g: torch.Tensor) -> torch.Tensor:
+        """Concatenate token rows (..., T, C) of both towers, padding the shorter with empty chunks."""
+        longest = max(hidden_l.shape[-2], hidden_g.shape[-2])
+        parts = []
+        for hidden, prompts in ((hidden_l, self.prompts_l), (hidden_g, self.prompts_g)):
+            missing = (longest - hidden.shape[-2]) // 77
+            if missing:
+                empty = self._empty_chunk(prompts).to(hidden.dtype).repeat(missing, 1)
+                hidden = torch.cat([hidden, empty.expand(*hidden.shape[:-2], *empty.shape)], dim=-2)
+            parts.append(hidden)
+        return torch.cat(parts, dim=-1)
 
     def forward(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
+        """The webui's batch encoding: every caption padded to the longest one's chunk count."""
         captions = list(captions)
-        device = self.bigg.text_projection.weight.device
-        ids_l = self.clip_tokenizer(captions, length=CONTEXT_LENGTH).to(device)
-        ids_g = self.bigg_tokenizer(captions, pad_id=0, length=CONTEXT_LENGTH).to(device)
-        # CLIP-L runs all but its last layer, so its last hidden state (before the final norm) is the penultimate
-        hidden_l = self.clip_l(input_ids=ids_l, output_hidden_states=True).hidden_states[-1]
-        out_g = self.bigg(input_ids=ids_g, output_hidden_states=True)
-        context = torch.cat([hidden_l, out_g.hidden_states[-2]], dim=-1)
-        return {"context": context, "pooled": out_g.text_embeds}
+        hidden_l, _ = self.prompts_l.encode(captions)
+        hidden_g, pooled = self.prompts_g.encode(captions)
+        return {"context": self._same_length(hidden_l, hidden_g), "pooled": pooled}
+
+    def encode_each(self, captions: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+        """Each caption's {"context": (77*K_i, 2048), "pooled": (projection,)} as if encoded alone."""
+        captions = list(captions)
+        rows_l = self.prompts_l.encode_each(captions)
+        rows_g, pooled = self.prompts_g.encode_each_pooled(captions)
+        return [{"context": self._same_length(row_l, row_g), "pooled": pooled[i]}
+                for i, (row_l, row_g) in enumerate(zip(rows_l, rows_g))]
+
+
+def _runs_tokenizer(tokenizer):
+    return lambda texts: [tokenizer.encode(text) for text in texts]
+
+
+def _special_tokens(tokenizer, pad: int) -> SpecialTokens:
+    return SpecialTokens(start=tokenizer.start_id, end=tokenizer.end_id, pad=pad,
+                         comma=tokenizer.encoder.get(",</w>"))
 
 
 # -- weights ---------------------------------------------------------------------------------

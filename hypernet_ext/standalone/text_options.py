@@ -19,8 +19,8 @@ class TextConditioningOptions:
     clip_skip: Optional[int] = option(
         None, label="Clip skip", group="model", minimum=1, maximum=MAX_CLIP_SKIP, metavar="N",
         help="condition on the text encoder's output N layers from the end (final layer norm applied), as the "
-             "webui's Clip skip; default: the model's own (1 for SD1; SD2 always uses the penultimate layer). "
-             "Anime checkpoints are usually used with 2")
+             "webui's Clip skip; default: the model's own (1 for SD1; SD2 and SDXL always use the penultimate "
+             "layer). Anime checkpoints are usually used with 2")
     emphasis: str = option(
         "Original", label="Emphasis mode", group="model", choices=EMPHASIS_MODES,
         help="how (word:1.2) weights apply, as the webui's setting: Original (scale, then restore the mean), "

@@ -32,6 +32,11 @@ def row(cond: Conditioning, index: int) -> Conditioning:
     return _map(cond, lambda t: t[index].clone())
 
 
+def batch_of_one(cond: Conditioning) -> Conditioning:
+    """One sample (no batch dimension, as `row` gives) as a batch of one."""
+    return _map(cond, lambda t: t.unsqueeze(0))
+
+
 def finite_rows(cond: Conditioning) -> torch.Tensor:
     """(B,) bool: every value of the sample is finite."""
     tensors = [cond] if isinstance(cond, torch.Tensor) else list(cond.values())

@@ -87,9 +87,9 @@ class TextConditionCache:
 
     def _encode_rows(self, texts: list[str]) -> list[torch.Tensor]:
         if self._encode_each is not None:
-            rows = [row.detach() for row in self._encode_each(list(texts))]
+            rows = [conditioning.detached(row) for row in self._encode_each(list(texts))]
             for text, row in zip(texts, rows):
-                check_conditioning([text], row.unsqueeze(0))
+                check_conditioning([text], conditioning.batch_of_one(row))
             return rows
         cond = conditioning.detached(self._encode(list(texts)))
         check_conditioning(texts, cond)
