@@ -110,6 +110,8 @@ class Trainer:
         except Cancelled:
             return self._result(None, StopReason.INTERRUPTED,
                                 "Cancelled while preparing the dataset; nothing was trained.")
+        # What will be trained on, before the first step (on the CLI: above the bar, via tqdm.write)
+        self.progress.write(f"Dataset {opts.data.data_dir}: {self.data.report.summary()}")
         self._prepare_outputs()
         restore = freeze_host(self.host)
         try:

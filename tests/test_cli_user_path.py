@@ -1,0 +1,39 @@
+"""The CLI as a user meets it (issue 10): what it prints, what it refuses, in the CLI's words."""
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hypernet_ext.cli import main
+
+from helpers_training import make_dataset
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def setup(tmp_path, capsys):
+    assert run(capsys, "create", "hn", "--dir", tmp_path, "--sizes", "32,64")[0] == 0
+    return tmp_path, make_dataset(tmp_path / "data")
+
+
+def _train_args(tmp_path, data, *extra):
+    return ["train", "--model", "tiny", "--hypernetwork", tmp_path / "hn.pt", "--data", data,
+            "--log-dir", tmp_path / "log", "--steps", "2", "--lr", "1e-3", "--save-every", "0",
+            "--preview-every", "0", *extra]
+
+
+def test_train_prints_a_dataset_summary_before_training(setup, capsys):
+    tmp_path, data = setup
+    (data / "broken.png").write_bytes(b"not an image")
+    Image.new("RGB", (64, 64)).save(data / "no_caption.png")
+    code, out, err = run(capsys, *_train_args(tmp_path, data))
+    assert code == 0, err
+    summary = err[:err.index("Training hn")] if "Training hn" in err else err
+    assert "4 image(s) used (3 caption(s) from .txt files, 1 from file names)" in summary
+    assert "64x64: 4" in summary
+    assert "1 file(s) skipped" in summary and "broken.png" in summary
