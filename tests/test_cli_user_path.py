@@ -37,3 +37,24 @@ def test_train_prints_a_dataset_summary_before_training(setup, capsys):
     assert "4 image(s) used (3 caption(s) from .txt files, 1 from file names)" in summary
     assert "64x64: 4" in summary
     assert "1 file(s) skipped" in summary and "broken.png" in summary
+
+
+def test_preprocess_an_empty_folder_says_so_and_fails(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    code, out, err = run(capsys, "preprocess", tmp_path / "raw", tmp_path / "out", "--width", "64", "--height", "64")
+    assert code != 0 and "the folder is empty" in err and "Traceback" not in err
+
+
+def test_preprocess_only_subfolders_fails_with_the_recursive_flag(tmp_path, capsys):
+    make_dataset(tmp_path / "raw" / "set1", count=1)
+    code, out, err = run(capsys, "preprocess", tmp_path / "raw", tmp_path / "out", "--width", "64", "--height", "64")
+    assert code != 0 and "only sub-folders (set1)" in err
+    assert "--recursive" in err and "recursive=True" not in err
+
+
+def test_preprocess_mentions_skipped_subfolders_with_the_recursive_flag(tmp_path, capsys):
+    make_dataset(tmp_path / "raw", count=1)
+    make_dataset(tmp_path / "raw" / "more", count=1)
+    code, out, err = run(capsys, "preprocess", tmp_path / "raw", tmp_path / "out", "--width", "64", "--height", "64")
+    assert code == 0 and "Preprocessed 1 image(s)" in out
+    assert "1 sub-folder(s) skipped (more); pass --recursive" in out
