@@ -58,3 +58,17 @@ def test_preprocess_mentions_skipped_subfolders_with_the_recursive_flag(tmp_path
     code, out, err = run(capsys, "preprocess", tmp_path / "raw", tmp_path / "out", "--width", "64", "--height", "64")
     assert code == 0 and "Preprocessed 1 image(s)" in out
     assert "1 sub-folder(s) skipped (more); pass --recursive" in out
+
+
+def test_previews_of_every_step_use_the_same_prompt_and_seed(setup, capsys):
+    """With no preview prompt, every step previews the dataset's first caption (not the batch's)."""
+    tmp_path, data = setup
+    args = _train_args(tmp_path, data, "--batch-size", "1")
+    args[args.index("--steps") + 1] = "4"
+    args[args.index("--preview-every") + 1] = "1"
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    texts = sorted((tmp_path / "log").rglob("images/*.txt"))
+    assert len(texts) == 4
+    prompts = {t.read_text().strip() for t in texts}
+    assert len(prompts) == 1 and "tag0" in prompts.pop()  # img0.png's caption: "a photo, tag0, red"

@@ -306,7 +306,7 @@ class Trainer:
 
     def _preview(self, step: int) -> Optional[Path]:
         params = self.options.preview or PreviewParams(
-            prompt=self.last_texts[0] if self.last_texts else self.hn.name, seed=self.options.seed,
+            prompt=self.data.preview_prompt(), seed=self.options.seed,  # the same at every step, see preview_prompt
             width=self.options.data.width, height=self.options.data.height)
         self.hn.eval()
         try:
