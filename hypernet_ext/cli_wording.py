@@ -13,7 +13,8 @@ from .option_spec import OptionSpec, declared_options
 
 # `set name=value` / `pass name=value` / `name=value`; the value quoted or a bare word/number
 _ASSIGNMENT = re.compile(r"\b(?:(set|pass|Set|Pass)\s+)?([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[\w.+-]+)")
-_SNAKE_NAME = re.compile(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
+# a bare snake_case word, not part of a path or file name ('/tmp/data_dir/x.png' stays as it is)
+_SNAKE_NAME = re.compile(r"(?<![/\\.\w-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![/\\\w-]|\.\w)")
 
 
 def option_specs(classes: Iterable[type]) -> dict[str, OptionSpec]:

@@ -115,3 +115,5 @@ def test_core_option_names_become_flags_and_other_words_stay():
         "raise --auto-threshold or widen; --batch-size 0 must be >= 1"
     assert cli_message("set flip=False; Give data_dir") == "pass --no-flip; Give --data"
     assert cli_message("the finished step, steps and data") == "the finished step, steps and data"
+    path_text = "no images in '/tmp/data_dir/batch_size' or batch_size.txt"
+    assert cli_message(path_text) == path_text
