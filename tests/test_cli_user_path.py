@@ -1,5 +1,4 @@
 """The CLI as a user meets it (issue 10): what it prints, what it refuses, in the CLI's words."""
-from pathlib import Path
 
 import pytest
 from PIL import Image
