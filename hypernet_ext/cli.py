@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .atomic_files import atomic_write_bytes
+from .cli_wording import cli_message
 from .config import parse_number_list
 from .create_options import CreateOptions, create_file
 from .errors import HypernetError, InvalidOptionError
@@ -189,12 +190,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except InvalidOptionError as exc:
         if args.traceback:
             raise
-        print(f"python -m hypernet_ext {args.command}: error: {exc}", file=sys.stderr)
+        print(f"python -m hypernet_ext {args.command}: error: {cli_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except HypernetError as exc:
         if args.traceback:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli_wording import cli_message
 from ..errors import HypernetError
 from ..option_cli import add_option_flags, defaults_with, given_values
 from ..progress import terminal_progress
@@ -33,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = preprocess(options_from_args(args), progress)
     except HypernetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {cli_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 1
-    print(report.summary())
+    print(cli_message(report.summary()))
     return 0
 
 

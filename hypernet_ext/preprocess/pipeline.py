@@ -9,7 +9,7 @@ from typing import Optional
 from PIL import Image, ImageOps
 
 from ..errors import HypernetError
-from ..images import ImageReadError, list_image_files, open_image
+from ..images import IMAGE_SUFFIXES, ImageReadError, list_image_files, open_image
 from ..progress import Progress
 from ..safe_paths import inside
 from .autosize import choose_size, crop_to_aspect
@@ -63,7 +63,13 @@ def preprocess(options: PreprocessOptions, progress: Optional[Progress] = None,
     registry = captioners if captioners is not None else REGISTRY
     registry.check(list(options.captioners))
     files = list_image_files(options.source, options.recursive)
+    subfolders = [] if options.recursive else _subfolders(Path(options.source))
+    if not files:
+        raise NoImagesError(_no_images_message(Path(options.source), subfolders))
     report = PreprocessReport()
+    if subfolders:  # images there are not read without recursive: say so, or they are lost silently
+        report.warnings.append(f"{len(subfolders)} sub-folder(s) skipped ({_names(subfolders)}); "
+                               f"set recursive=True to include their images")
     if options.focal_crop and options.focal_face_weight > 0 and not face_detector_available():
         report.warnings.append(FACE_UNAVAILABLE)
     Path(options.destination).mkdir(parents=True, exist_ok=True)
@@ -87,6 +93,31 @@ def preprocess(options: PreprocessOptions, progress: Optional[Progress] = None,
     progress.finish("cancelled" if report.cancelled else
                     f"{len(report.processed)} processed, {len(report.skipped)} skipped")
     return report
+
+
+class NoImagesError(HypernetError):
+    """The source folder holds no image to preprocess (it may hold sub-folders or other files)."""
+
+
+def _subfolders(root: Path) -> list[Path]:
+    return sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name.lower())
+
+
+def _names(paths: list[Path], most: int = 5) -> str:
+    shown = ", ".join(p.name for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def _no_images_message(root: Path, subfolders: list[Path]) -> str:
+    others = sum(1 for p in root.iterdir() if p.is_file())
+    text = f"no images to preprocess in {str(root)!r}"
+    if subfolders:
+        return (f"{text}: it holds no image, only sub-folders ({_names(subfolders)}) and {others} other file(s); "
+                f"set recursive=True to include images in sub-folders")
+    if others:
+        return f"{text}: it holds {others} file(s), none of them an image; add {', '.join(IMAGE_SUFFIXES)} images"
+    return f"{text}: the folder is empty; put the images to preprocess in it"
 
 
 def _process_source(run: _Run, index: int, source: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..cli_wording import cli_message
 from ..errors import InvalidOptionError
 from ..model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 from ..option_cli import add_option_flags, defaults_with, given_values
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     progress = terminal_progress(options.steps, "Training") if ranks is None or ranks.is_main else None
     result = train_distributed(host, options, progress, ranks)
     stopped = StopReason(result.stopped)
-    print(result.message, file=sys.stdout if stopped.succeeded else sys.stderr)
+    print(cli_message(result.message), file=sys.stdout if stopped.succeeded else sys.stderr)
     if stopped is StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
     return 1 if stopped is StopReason.DIVERGED else 0

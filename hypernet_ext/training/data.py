@@ -159,6 +159,12 @@ class TrainingData:
             cond = conditioning.with_sizes(cond, torch.stack(sizes).to(device))
         return TrainingBatch(torch.stack(latents).to(device), cond, texts, loss_weight, sources, flipped)
 
+    def preview_prompt(self) -> str:
+        """The default preview prompt: the first image's caption (file order) through the template's first
+        line, all tags, no shuffle or dropout. A function of the dataset alone, so every step of a run,
+        resumed or not, previews the same prompt and previews stay comparable."""
+        return self.prompts.static_text(self._items[0].caption)
+
     def text_encode_cache_info(self) -> dict:
         """Text-conditioning cache counters: hits, misses (texts encoded), pinned, cached, capacity, static."""
         return {**self._text_cache.info(), "static": self.prompts.is_static}

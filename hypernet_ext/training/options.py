@@ -99,7 +99,7 @@ class TrainingOptions:
                                                    group="outputs", minimum=0, metavar="LOSS")
     loss_guard_steps: int = option(20, help="consecutive steps above the loss guard before stopping",
                                    label="Loss guard steps", group="outputs", minimum=1, metavar="N")
-    preview: Any = None  # hypernet_ext.training.host.PreviewParams | None (None: first caption of the batch)
+    preview: Any = None  # hypernet_ext.training.host.PreviewParams | None (None: first caption of the dataset)
     resume: bool = False
     # -- validation loss and early stop (training/validation.py) --
     validation_split: float = option(0.0, help="hold out this fraction of the training images (chosen by the seed) "
@@ -218,11 +218,12 @@ def _non_negative_int(name: str, value: Any) -> None:
 class PreviewOptions:
     """The preview images rendered during training (every `TrainingOptions.preview_every` steps).
 
-    An empty prompt previews with the first caption of the batch. The seed defaults to the training
-    seed so previews of different steps are comparable.
+    An empty prompt previews with the first caption of the dataset (the same at every step). The seed
+    defaults to the training seed so previews of different steps are comparable.
     """
 
-    preview_prompt: str = option("", help="prompt of the preview images (empty: the first caption of the batch)",
+    preview_prompt: str = option("", help="prompt of the preview images (empty: the dataset's first caption, the same "
+                                 "at every step)",
                                  label="Preview prompt (empty = first caption)", group="preview", metavar="TEXT")
     preview_negative: str = option("", help="negative prompt of the preview images",
                                    label="Preview negative prompt", group="preview", metavar="TEXT")
@@ -234,7 +235,7 @@ class PreviewOptions:
                                "step)", label="Preview seed (-1 = training seed)", group="preview", metavar="S")
 
     def params(self, width: int, height: int, training_seed: int):
-        """PreviewParams for the host, or None to preview with the first caption."""
+        """PreviewParams for the host, or None to preview with the dataset's first caption."""
         if not self.preview_prompt.strip():
             return None
         seed = training_seed if int(self.preview_seed) == -1 else int(self.preview_seed)

@@ -46,6 +46,9 @@ from .run_setup import freeze_host, training_metadata, training_settings
 from .text_cache import NonFiniteConditioningError
 
 FLUSH_EVERY = 100
+# How the result message says why a run ended; the reason that follows says the rest
+# ("finished at step 3: the learning-rate schedule ends at step 3"), not the enum's value.
+STOP_WORDS = {StopReason.SCHEDULE_FINISHED: "finished", StopReason.EARLY_STOPPED: "stopped early"}
 
 
 @dataclass
@@ -110,6 +113,8 @@ class Trainer:
         except Cancelled:
             return self._result(None, StopReason.INTERRUPTED,
                                 "Cancelled while preparing the dataset; nothing was trained.")
+        # What will be trained on, before the first step (on the CLI: above the bar, via tqdm.write)
+        self.progress.write(f"Dataset {opts.data.data_dir}: {self.data.report.summary()}")
         self._prepare_outputs()
         restore = freeze_host(self.host)
         try:
@@ -304,7 +309,7 @@ class Trainer:
 
     def _preview(self, step: int) -> Optional[Path]:
         params = self.options.preview or PreviewParams(
-            prompt=self.last_texts[0] if self.last_texts else self.hn.name, seed=self.options.seed,
+            prompt=self.data.preview_prompt(), seed=self.options.seed,  # the same at every step, see preview_prompt
             width=self.options.data.width, height=self.options.data.height)
         self.hn.eval()
         try:
@@ -329,7 +334,7 @@ class Trainer:
         early = stopped == StopReason.EARLY_STOPPED
         best = self.validation.best_checkpoint() if self.validation is not None and early else None
         final = best or saved.get(step) or (self._save(step) if step > self.start_step or saved else None)
-        message = f"Training {stopped} at step {step}: {reason}."
+        message = f"Training {STOP_WORDS.get(stopped, str(stopped))} at step {step}: {reason}."
         if best is not None:
             message += " Kept the best checkpoint."
         if final is not None:
