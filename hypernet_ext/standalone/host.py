@@ -44,7 +44,22 @@ def _norms_to_float32(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
-class StandaloneHost:
+class ImageSizing:
+    """Image sides a host draws (shared by the SD1/SD2 and SDXL hosts; needs `latent_downscale`, `config.unet`)."""
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this: VAE downscale times the UNet's own downsampling."""
+        return self.latent_downscale * 2 ** (len(self.config.unet.channel_mult) - 1)
+
+    def _latent_side(self, pixels: int, name: str) -> int:
+        step = self.size_multiple
+        if pixels < step:
+            raise InvalidOptionError(f"{name} {pixels} is too small; use at least {step} pixels")
+        return round(pixels / step) * step // self.latent_downscale
+
+
+class StandaloneHost(ImageSizing):
     """Frozen UNet, VAE and text encoder on one device; see `hypernet_ext.training.host.TrainingHost`."""
 
     def __init__(self, config: ModelConfig, unet: torch.nn.Module, vae: LatentAutoencoder,
@@ -123,17 +138,6 @@ class StandaloneHost:
         with precision:
             out = self.unet(x, timesteps.to(self.device), context=context)
         return out.to(noisy_latents.dtype)
-
-    @property
-    def size_multiple(self) -> int:
-        """Image sides must be multiples of this: VAE downscale times the UNet's own downsampling."""
-        return self.latent_downscale * 2 ** (len(self.config.unet.channel_mult) - 1)
-
-    def _latent_side(self, pixels: int, name: str) -> int:
-        step = self.size_multiple
-        if pixels < step:
-            raise InvalidOptionError(f"{name} {pixels} is too small; use at least {step} pixels")
-        return round(pixels / step) * step // self.latent_downscale
 
     def generate(self, prompt: str, negative_prompt: str = "", steps: int = 20, cfg_scale: float = 7.0,
                  seed: int = 0, width: int = 512, height: int = 512, sampler: Optional[str] = None):

@@ -21,7 +21,7 @@ from ..attach import attention_widths
 from ..errors import InvalidOptionError
 from ..training.host import PreviewParams
 from . import checkpoint as ckpt
-from .host import _norms_to_float32, sd_alphas_cumprod
+from .host import ImageSizing, _norms_to_float32, sd_alphas_cumprod
 from .model_config import UNET_PREFIX, VAE_PREFIX
 from .sampler import check_sampler, sample_ddim, to_pil
 from .sdxl_checkpoint import SDXLModelConfig, build_sdxl_unet, infer_sdxl_config, sgm_to_diffusers_unet
@@ -33,7 +33,7 @@ _VAE_PARTS = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")
 Conditioning = Mapping[str, torch.Tensor]
 
 
-class SDXLHost:
+class SDXLHost(ImageSizing):
     """Frozen SDXL UNet, VAE and both text encoders on one device; see `hypernet_ext.training.host.TrainingHost`."""
 
     family = "sdxl"
@@ -103,17 +103,6 @@ class SDXLHost:
             out = self.unet(x, timesteps.to(self.device), encoder_hidden_states=cond["context"].to(self.device, self.dtype),
                             added_cond_kwargs=added, return_dict=False)[0]
         return out.to(noisy_latents.dtype)
-
-    @property
-    def size_multiple(self) -> int:
-        """Image sides must be multiples of this: VAE downscale times the UNet's own downsampling."""
-        return self.latent_downscale * 2 ** (len(self.config.unet.channel_mult) - 1)
-
-    def _latent_side(self, pixels: int, name: str) -> int:
-        step = self.size_multiple
-        if pixels < step:
-            raise InvalidOptionError(f"{name} {pixels} is too small; use at least {step} pixels")
-        return round(pixels / step) * step // self.latent_downscale
 
     def _negative(self, negative_prompt: str) -> dict[str, torch.Tensor]:
         cond = self.encode_text([negative_prompt])
