@@ -66,18 +66,11 @@ def describe(name: str, path: str) -> dict[str, Any]:
 def create(request: Any) -> dict[str, Any]:
     limits.check_text("name_chars", request.name, "name")
     values = request.dict()
-    limits.check_text("name_chars", request.name, "name")
-    if values.get("init_std") is not None:
-        limits.check_number("init_std", values["init_std"], "init_std")
-    if values.get("init_seed") is not None and values["init_seed"] != -1:
-        limits.check_int("seed", values["init_seed"], "init_seed")
     options = CreateOptions(request.name, sizes_of(request.sizes), target_folder(request.folder),
                             **converted(CreateOptions, values, lambda spec: spec.name))
     limits.check_number("init_std", options.init_std, "init_std")
     if options.init_seed >= 0:  # -1: random
         limits.check_int("seed", options.init_seed, "init_seed")
-    for size in options.widths:
-        limits.check_int("image_side", size, "sizes")
     path = options.target_path()
     if path.exists() and not options.overwrite:
         raise ConflictError(f"{path} already exists; choose another name or send \"overwrite\": true.")
