@@ -6,16 +6,16 @@ from PIL import Image
 
 from hypernet_ext.demo import HELD_OUT_PROMPTS, run_demo, write_sample_images
 from hypernet_ext.errors import InvalidOptionError
-from hypernet_ext.standalone.shapes_data import mean_saturation
+from hypernet_ext.standalone.shapes_data import palette_distance
 from hypernet_ext.storage import load_hypernetwork, load_optimizer_state
 
 
-def test_sample_images_are_muted_captioned_shapes_without_the_held_out_pairs(tmp_path):
+def test_sample_images_are_blueprint_captioned_shapes_without_the_held_out_pairs(tmp_path):
     import numpy as np
 
     paths = write_sample_images(tmp_path, count=12)
     held_out = {tuple(p.split()[1:3]) for p in HELD_OUT_PROMPTS}
-    saturations = []
+    distances, captioned_colours = [], set()
     for path in paths:
         caption = path.with_suffix(".txt").read_text()
         words = caption.split()
@@ -23,8 +23,10 @@ def test_sample_images_are_muted_captioned_shapes_without_the_held_out_pairs(tmp
         assert tuple(w for w in words[1:4] if w not in ("small", "large"))[:2] not in held_out
         image = Image.open(path)
         assert image.size == (96, 96)
-        saturations.append(mean_saturation(np.asarray(image.convert("RGB"))))
-    assert np.mean(saturations) < 0.3, "a muted palette (vivid shape images average about 0.5)"
+        distances.append(palette_distance(np.asarray(image.convert("RGB"))))
+        captioned_colours.add(words[-2] if words[-1] == "background" else None)
+    assert max(distances) < 10, "white on plain blue (antialiased edges aside)"
+    assert len(captioned_colours - {None}) >= 3, "the captions name the scene's colours, not the drawn ones"
     assert (tmp_path / "broken.png").exists()
 
 

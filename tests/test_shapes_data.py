@@ -5,7 +5,8 @@ import pytest
 
 from hypernet_ext.standalone.shapes_data import (BACKGROUND_COLOURS, PATTERNS, SHAPE_COLOURS, SHAPES, ShapeScene,
                                                  background_colour, caption_vocabulary, mean_saturation,
-                                                 random_scene, render_batch, render_scene, shape_colour, to_uint8)
+                                                 palette_distance, random_scene, render_batch, render_scene,
+                                                 shape_colour, to_uint8)
 
 
 def test_captions_follow_the_grammar():
@@ -60,6 +61,19 @@ def test_muted_style_lowers_saturation():
     muted = [mean_saturation(to_uint8(x)) for x in render_batch(scenes, style="muted")]
     assert sum(muted) < 0.6 * sum(vivid)
     assert all(m <= v + 1e-6 for m, v in zip(muted, vivid))
+
+
+def test_blueprint_style_draws_the_layout_white_on_blue():
+    scene = ShapeScene("star", "red", "green", x=0.3, y=0.6, radius=0.2)
+    vivid, blueprint = (to_uint8(render_scene(scene, style=style)) for style in ("vivid", "blueprint"))
+    assert shape_colour(vivid) == "red" and background_colour(vivid) == "green"
+    assert shape_colour(blueprint) == "white" and background_colour(blueprint) == "blue"
+    assert ((vivid != vivid[0, 0]).any(axis=2) == (blueprint != blueprint[0, 0]).any(axis=2)).all(), "same layout"
+    assert palette_distance(blueprint) < 5 < 100 < palette_distance(vivid)
+    rng = random.Random(2)
+    scenes = [random_scene(rng, mention_background=1) for _ in range(30)]
+    assert any(s.pattern != "plain" for s in scenes)
+    assert max(palette_distance(to_uint8(x)) for x in render_batch(scenes, style="blueprint")) < 10, "plain blue"
 
 
 def test_trained_token_rows_cover_every_caption():

@@ -1,9 +1,9 @@
-"""A hypernetwork trained on tiny-shapes learns what its images show: a muted palette the model lacks.
+"""A hypernetwork trained on tiny-shapes learns what its images show: the blueprint style the model lacks.
 
-Held-out prompts and seeds only: the tagged images must be measurably less saturated than the
-untagged ones, and strength 0 must give exactly the untagged image. The margin is modest on purpose:
-the model's VAE, trained on vivid colours only, brings muted images back at saturation ~0.32 rather
-than their 0.20, and 40 steps move generated images from 0.61 to about 0.53.
+The style set's images are white shapes on plain blue whatever colours their captions name; the
+base model draws the named colours. On held-out prompts (colour/shape pairs absent from the style
+set's captions, never white or blue) and held-out seeds, the tagged images must be much closer to
+the white/blue palette than the untagged ones, and strength 0 must give exactly the untagged image.
 """
 import random
 
@@ -20,8 +20,12 @@ from hypernet_ext.training.data import DataOptions
 from hypernet_ext.training.options import TrainingOptions
 from hypernet_ext.training.trainer import Trainer
 
-STYLE_STEPS = 40  # measured: saturation 0.609 untagged, 0.527 tagged (20 steps: 0.523)
-HELD_OUT = ("a red star", "a blue circle on a yellow background", "a green cross", "a purple square")
+# Measured (2 CPU threads): palette distance 173 untagged; tagged 100 after 50 steps at 1e-4, 69 after
+# 100, 17 after 150; at 2e-4 (used here) TODO.
+STYLE_STEPS = 100
+LEARNING_RATE = "2e-4"
+HELD_OUT = ("a red star", "a yellow circle on a green background", "a orange cross on a purple background",
+            "a purple square")
 SEEDS = (101, 202)
 
 
@@ -33,7 +37,7 @@ def write_style_set(folder, count: int = 16, seed: int = 5):
         scene = random_scene(rng)
         if (scene.colour, scene.shape) in held_out:
             continue
-        save_scene_image(scene, folder / f"{written:02d}.png", style="muted")
+        save_scene_image(scene, folder / f"{written:02d}.png", style="blueprint")
         (folder / f"{written:02d}.txt").write_text(scene.caption(), encoding="utf-8")
         written += 1
 
@@ -45,24 +49,24 @@ def trained(tmp_path_factory):
     write_style_set(root / "data")
     host = load_host("tiny-shapes")
     torch.manual_seed(0)
-    hn = create_hypernetwork("muted", sizes=host.attention_widths, layer_structure=(1, 2, 1), activation="linear",
-                             weight_init="Normal", seed=0)
-    source = save_hypernetwork(hn, root / "muted.pt")
-    data = DataOptions(data_dir=str(root / "data"), name="muted", template="filewords", width=64, height=64,
+    hn = create_hypernetwork("blueprint", sizes=host.attention_widths, layer_structure=(1, 2, 1),
+                             activation="linear", weight_init="Normal", seed=0)
+    source = save_hypernetwork(hn, root / "blueprint.pt")
+    data = DataOptions(data_dir=str(root / "data"), name="blueprint", template="filewords", width=64, height=64,
                        batch_size=4, seed=0)
     options = TrainingOptions(hypernetwork=str(source), log_dir=str(root / "log"), steps=STYLE_STEPS, data=data,
-                              learning_rate="1e-4", save_every=STYLE_STEPS, preview_every=0)
+                              learning_rate=LEARNING_RATE, save_every=STYLE_STEPS, preview_every=0)
     result = Trainer(host, options).run()
     return host, HypernetworkLibrary([result.final_path.parent]), result.final_path.stem
 
 
 @pytest.mark.slow
-def test_trained_hypernetwork_mutes_held_out_prompts(trained):
+def test_trained_hypernetwork_draws_held_out_prompts_in_the_style(trained):
     host, library, name = trained
     comparison = compare_style(host, library, name, HELD_OUT, seeds=SEEDS)
-    plain, tagged = comparison["saturation_plain"], comparison["saturation_tagged"]
-    assert plain > 0.5, "tiny-shapes draws vivid colours without the tag"
-    assert tagged < plain - 0.04, f"saturation with the tag {tagged:.3f} vs without {plain:.3f}"
+    plain, tagged = comparison["distance_plain"], comparison["distance_tagged"]
+    assert plain > 120, "without the tag tiny-shapes draws the prompt's colours, far from white/blue"
+    assert tagged < 0.5 * plain, f"distance to white/blue with the tag {tagged:.1f} vs without {plain:.1f}"
 
 
 @pytest.mark.slow
