@@ -23,7 +23,10 @@ STYLE = "blueprint"
 # and no white or blue, so that the style's colours in the tagged row cannot come from the prompt.
 HELD_OUT_PROMPTS = ("a red star", "a yellow circle on a green background", "a green cross on a purple background",
                     "a purple square")
-DEMO_STEPS = 200  # measured: the tagged row is fully white-on-blue from about 150 steps at learning rate 1e-4
+# Measured on the grid's 8 images: mean distance to white/blue 148 untagged; tagged 16 after 200 steps at
+# 3e-4 (every image white on blue), 74 at 1e-4 (white shapes, half the backgrounds still the prompt's).
+DEMO_STEPS = 200
+DEMO_LEARNING_RATE = "3e-4"
 SAMPLING = dict(steps=20, cfg_scale=5.0, width=64, height=64)
 
 
@@ -47,7 +50,8 @@ def write_sample_images(folder: Path, count: int = 24, seed: int = 0, size: int 
     return paths
 
 
-def run_demo(out: Path, steps: int = DEMO_STEPS, seed: int = 0, model: str = DEMO_MODEL, learning_rate: str = "1e-4",
+def run_demo(out: Path, steps: int = DEMO_STEPS, seed: int = 0, model: str = DEMO_MODEL,
+             learning_rate: str = DEMO_LEARNING_RATE,
              grid_path: Path | None = None) -> dict:
     """Run the whole pipeline under `out` and return a summary dict (paths, statistics, timings)."""
     import torch
@@ -170,7 +174,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=DEMO_STEPS, help="total training steps (resumes at half)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=DEMO_MODEL, help="built-in model or SD1 checkpoint (default %(default)s)")
-    parser.add_argument("--learning-rate", default="1e-4", help="hypernetwork learning rate (default %(default)s)")
+    parser.add_argument("--learning-rate", default=DEMO_LEARNING_RATE,
+                        help="hypernetwork learning rate (default %(default)s)")
     parser.add_argument("--grid", type=Path, default=None, help="also where to write the before/after grid PNG")
 
 
