@@ -13,19 +13,9 @@ from hypernet_ext.run_checkpoints import (NameTakenError, find_run_checkpoint, r
 from hypernet_ext.storage import save_optimizer_state
 from hypernet_ext.training.run_folder import CHECKPOINT_FOLDER
 
-from helpers_training import same_weights, state
+from helpers_training import make_run, same_weights, state
 from helpers_ui import make_context
 from helpers_webui import write_hypernetwork
-
-
-def make_run(root, name="style", stamp="20260102-030405", steps=(2, 4)):
-    """A run folder as training writes it: `<root>/<name>/<stamp>/hypernetworks/<name>-<step>.pt` (+ loss.csv)."""
-    run = root / name / stamp
-    for step in steps:
-        write_hypernetwork(run / CHECKPOINT_FOLDER, f"{name}-{step}", seed=100 + step)
-    (run / "loss.csv").write_text("step,epoch,epoch_step,loss,learn_rate\n" + "".join(
-        f"{s},0,{s},{0.5 / s},0.001\n" for s in steps))
-    return run
 
 
 @pytest.fixture

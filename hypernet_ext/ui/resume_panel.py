@@ -78,6 +78,8 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
         c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
         from .compare_section import build_section
         build_section(ctx, prefix, c)
+        from .use_checkpoint import build_resume_section
+        build_resume_section(ctx, prefix, c, find_checkpoint)  # copy the chosen checkpoint to use it as a tag
 
     def show(run):
         rows, labels, note = checkpoints_view(run)
