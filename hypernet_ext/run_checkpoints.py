@@ -59,19 +59,22 @@ class RunCheckpoint:
         return self.path.stem
 
 
-def run_checkpoints(log_root: Any) -> list[RunCheckpoint]:
+def run_checkpoints(log_root: Any, named_from: Any = None) -> list[RunCheckpoint]:
     """Every checkpoint of every run under `log_root`: newest run first, each run's steps in order.
 
-    A run whose folder cannot be read is left out (one broken run must not hide the others).
+    Runs are named by their path under `named_from` (default: `log_root`). A run whose folder cannot be
+    read is left out (one broken run must not hide the others). The webui's own trainer writes runs
+    this function lists too: `<log>/<YYYY-MM-DD>/<name>/hypernetworks/<name>-<step>.pt`.
     """
     root = Path(str(log_root or "")).expanduser()
+    base = Path(str(named_from)).expanduser() if named_from else root
     found = []
     for run in list_runs(str(root)):
         try:
             checkpoints = list_checkpoints(run)
         except (HypernetError, OSError):
             continue
-        name = Path(run).relative_to(root).as_posix()
+        name = Path(run).relative_to(base).as_posix()
         found.extend(RunCheckpoint(Path(run), name, c) for c in checkpoints)
     return found
 

@@ -51,6 +51,8 @@ class HostContext:
     webui's settings; 64x64 for the tiny model), by option name.
     preview_inputs: the webui's 8 txt2img components [prompt, negative, steps, sampler_name, cfg,
     seed, width, height]; None outside the webui.
+    other_run_roots: folders of runs other trainers wrote (the webui's built-in trainer's
+    `textual_inversion`), whose checkpoints are offered to use (not to resume) beside ours.
     """
 
     hypernetwork_dirs: Callable[[], Sequence[str]]
@@ -64,6 +66,7 @@ class HostContext:
     library_factory: Optional[Callable[[], HypernetworkLibrary]] = None
     model_lock: threading.Lock = field(default_factory=threading.Lock)
     generate_available: bool = False
+    other_run_roots: Callable[[], Sequence[str]] = tuple  # runs of other trainers (the webui's), offered for use
     _library: Optional[HypernetworkLibrary] = field(default=None, repr=False)
 
     def library(self) -> HypernetworkLibrary:
@@ -200,8 +203,19 @@ def describe_resume(checkpoint: CheckpointInfo, options: TrainingOptions) -> str
 
 # -- using a run's checkpoint ------------------------------------------------------------------
 def list_run_checkpoints(ctx: HostContext) -> list[RunCheckpoint]:
-    """Every checkpoint of every run under the host's log folder (newest run first)."""
-    return run_checkpoints(ctx.log_dir())
+    """Every checkpoint of every run under the host's log folder (newest run first), then those of
+    `other_run_roots` (named with the root's folder name: `textual_inversion/<date>/<name>`), each file once."""
+    found = run_checkpoints(ctx.log_dir())
+    for root in ctx.other_run_roots():
+        found += run_checkpoints(root, named_from=Path(str(root)).expanduser().parent)
+    seen: set[str] = set()
+    unique = []
+    for checkpoint in found:
+        key = str(checkpoint.path.resolve())
+        if key not in seen:
+            seen.add(key)
+            unique.append(checkpoint)
+    return unique
 
 
 def use_run_checkpoint(ctx: HostContext, source: Any, name: Any, overwrite: bool = False,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from hypernet_ext.training.run_folder import CHECKPOINT_FOLDER
-from hypernet_ext.ui.resume_panel import find_checkpoint
 from hypernet_ext.ui.use_checkpoint import checkpoint_choices, chosen_path, suggested_name, use
 
 from helpers_training import make_run, same_weights, state
@@ -32,9 +31,31 @@ def test_generate_offers_every_run_checkpoint_and_copies_the_chosen_one(tmp_path
         (run / CHECKPOINT_FOLDER / "style-2.pt").read_bytes()
 
 
-def test_resume_panel_copies_the_checkpoint_chosen_there(tmp_path):
+def test_the_webuis_own_trainer_runs_are_offered_too(tmp_path):
+    """The webui's trainer writes textual_inversion/<date>/<name>/hypernetworks/<name>-<step>.pt (seeds' guides
+    tell users to copy those by hand)."""
     ctx = make_context(tmp_path)
-    run = make_run(tmp_path / "runs")
-    checkpoint = find_checkpoint(str(run), "style-2.pt")
-    name, message = use(ctx, checkpoint.path, "chosen", False)
-    assert name == "chosen" and (tmp_path / "hypernetworks" / "chosen.pt").read_bytes() == checkpoint.path.read_bytes()
+    builtin = tmp_path / "textual_inversion"
+    ours = make_run(tmp_path / "runs")
+    theirs = builtin / "2026-11-27" / "anime"
+    write_hypernetwork(theirs / "hypernetworks", "anime-500", seed=3)
+    ctx.other_run_roots = lambda: [str(builtin), str(tmp_path / "runs")]  # a root listed twice: each file once
+    choices = checkpoint_choices(ctx)
+    assert choices[-1] == "textual_inversion/2026-11-27/anime/anime-500.pt (step 500)"
+    assert len(choices) == 3 and chosen_path(ctx, choices[0]).parent.parent == ours
+    name, message = use(ctx, chosen_path(ctx, choices[-1]), "", False)
+    assert name == "anime-500" and (tmp_path / "hypernetworks" / "anime-500.pt").read_bytes() == \
+        (theirs / "hypernetworks" / "anime-500.pt").read_bytes()
+
+
+def test_both_panels_offer_the_section(tmp_path):
+    import gradio as gr
+    from hypernet_ext.ui import generate_panel, resume_panel
+    ctx = make_context(tmp_path)
+    make_run(tmp_path / "runs")
+    with gr.Blocks():
+        generate = generate_panel.build(ctx)
+        resume = resume_panel.build(ctx)
+    for c, prefix in ((generate, "hnx_generate"), (resume, "hnx_resume")):
+        assert c["run_checkpoint"].elem_id == f"{prefix}_run_checkpoint"
+        assert len(c["run_checkpoint"].choices) == 2 and c["use_button"].value == "Use this checkpoint"

@@ -54,7 +54,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
                                             elem_id=f"{prefix}_tag_weight")
                 c["add_tag"] = gr.Button("Add tag to prompt", size="sm", elem_id=f"{prefix}_add_tag")
                 c["refresh"] = gr.Button("Refresh list", size="sm", elem_id=f"{prefix}_refresh")
-            use_checkpoint.build_generate_section(ctx, prefix, c)  # a run's checkpoints, copied to be a tag
+            use_checkpoint.build_section(ctx, prefix, c, "refresh", "tag_name")  # a run's checkpoints, copied to be a tag
             with gr.Row():
                 c["steps"] = gr.Number(20, precision=0, label="Sampling steps", elem_id=f"{prefix}_steps")
                 c["cfg"] = gr.Number(7.0, label="CFG scale", elem_id=f"{prefix}_cfg")

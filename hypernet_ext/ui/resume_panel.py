@@ -78,8 +78,9 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
         c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
         from .compare_section import build_section
         build_section(ctx, prefix, c)
-        from .use_checkpoint import build_resume_section
-        build_resume_section(ctx, prefix, c, find_checkpoint)  # copy the chosen checkpoint to use it as a tag
+        with gr.Accordion("Use a checkpoint for generating", open=False, elem_id=f"{prefix}_use"):
+            from .use_checkpoint import build_section as build_use_section
+            build_use_section(ctx, prefix, c, "refresh_runs")  # copy a checkpoint into the hypernetworks folder
 
     def show(run):
         rows, labels, note = checkpoints_view(run)

@@ -1,15 +1,15 @@
 """'Use this checkpoint': copy a training run's checkpoint into the hypernetworks folder from a panel.
 
-Two places offer it: the standalone Generate panel (a list of every run's checkpoints beside the tag
-list, which then offers the copy's name at once) and the Resume panel (the checkpoint chosen there;
-this is the webui's way in, since its Train tab holds our Resume panel). Both call
+Two places offer it, with a list of every run's checkpoints (ours, and in the webui its own trainer's):
+the standalone Generate panel, beside the tag list, which then offers the copy's name at once; and
+the Resume panel, the webui's way in (its Train tab holds our Resume panel). Both call
 `service.use_run_checkpoint`, which copies, never moves, and replaces a file only when
 "Overwrite an existing file" is ticked.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from ..errors import HypernetError, InvalidOptionError
 from ..service import OVERWRITE_LABEL, list_run_checkpoints, use_run_checkpoint
@@ -60,8 +60,9 @@ def use(ctx: PanelContext, path: Path, name: str, overwrite: bool) -> tuple[Opti
     return used.name, messages.ok(used.describe())
 
 
-def build_generate_section(ctx: PanelContext, prefix: str, c: dict) -> None:
-    """Under Generate's tag row: pick any run checkpoint, name it, copy it; the tag list then offers it."""
+def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag_key: Optional[str] = None) -> None:
+    """Pick any run checkpoint, name it, copy it. `c[refresh_key]` (a button) also refreshes the list;
+    `c[tag_key]` (a tag dropdown), when given, is refreshed and set to the copy's name after a copy."""
     import gradio as gr
     choices = checkpoint_choices(ctx)
     with gr.Row(elem_id=f"{prefix}_use_row"):
@@ -73,51 +74,21 @@ def build_generate_section(ctx: PanelContext, prefix: str, c: dict) -> None:
         c["use_button"] = gr.Button("Use this checkpoint", size="sm", elem_id=f"{prefix}_use_button")
     c["use_info"] = gr.HTML(elem_id=f"{prefix}_use_info")
 
-    def use_chosen(choice, name, overwrite, current_tag):
+    def use_chosen(choice, name, overwrite, *current_tag):
         try:
-            path = chosen_path(ctx, choice)
+            used, message = use(ctx, chosen_path(ctx, choice), name, overwrite)
         except HypernetError as exc:
-            return gr.Dropdown.update(), messages.error(str(exc))
-        used, message = use(ctx, path, name, overwrite)
-        names = ctx.library().names()
-        return gr.Dropdown.update(choices=names, value=used or current_tag), message
+            used, message = None, messages.error(str(exc))
+        if tag_key is None:
+            return message
+        if used is None:
+            return gr.Dropdown.update(), message
+        return gr.Dropdown.update(choices=ctx.library().names(), value=used), message
 
     c["run_checkpoint"].select(lambda choice: suggested_name(ctx, choice), inputs=[c["run_checkpoint"]],
                                outputs=[c["use_name"]], show_progress="hidden")
-    c["use_button"].click(use_chosen, inputs=[c["run_checkpoint"], c["use_name"], c["use_overwrite"], c["tag_name"]],
-                          outputs=[c["tag_name"], c["use_info"]])
-    c["refresh"].click(lambda: gr.Dropdown.update(choices=checkpoint_choices(ctx)), outputs=[c["run_checkpoint"]],
-                       show_progress="hidden")
-
-
-def build_resume_section(ctx: PanelContext, prefix: str, c: dict, find: Callable[[str, str], Any]) -> None:
-    """Under Resume's checkpoint list: copy the chosen checkpoint (`find(run, label)` -> CheckpointInfo)."""
-    import gradio as gr
-    with gr.Row(elem_id=f"{prefix}_use_row"):
-        c["use_name"] = gr.Textbox("", label=NAME_LABEL, elem_id=f"{prefix}_use_name")
-        c["use_overwrite"] = gr.Checkbox(False, label=OVERWRITE_LABEL, elem_id=f"{prefix}_use_overwrite")
-        c["use_button"] = gr.Button("Use this checkpoint for generating", size="sm", elem_id=f"{prefix}_use_button")
-    c["use_info"] = gr.HTML(elem_id=f"{prefix}_use_info")
-
-    def path_of(run, label) -> Path:
-        if not run or not label:
-            raise InvalidOptionError("Pick a training run and a checkpoint first.")
-        return find(run, label).path
-
-    def name_for(run, label):
-        try:
-            return path_of(run, label).stem
-        except HypernetError:
-            return gr.Textbox.update()
-
-    def use_chosen(run, label, name, overwrite):
-        try:
-            path = path_of(run, label)
-        except HypernetError as exc:
-            return messages.error(str(exc))
-        return use(ctx, path, name, overwrite)[1]
-
-    c["checkpoint"].change(name_for, inputs=[c["run"], c["checkpoint"]], outputs=[c["use_name"]],
-                           show_progress="hidden")
-    c["use_button"].click(use_chosen, inputs=[c["run"], c["checkpoint"], c["use_name"], c["use_overwrite"]],
-                          outputs=[c["use_info"]])
+    tag = [c[tag_key]] if tag_key else []
+    c["use_button"].click(use_chosen, inputs=[c["run_checkpoint"], c["use_name"], c["use_overwrite"], *tag],
+                          outputs=[*tag, c["use_info"]])
+    c[refresh_key].click(lambda: gr.Dropdown.update(choices=checkpoint_choices(ctx)), outputs=[c["run_checkpoint"]],
+                         show_progress="hidden")
