@@ -49,10 +49,10 @@ class RunCheckpoint:
         return self.checkpoint.step
 
     def label(self) -> str:
-        """What a list shows: unique per file, and says which run and step it is."""
+        """What a list shows: the file first (narrow lists cut the end), then step, loss and the run."""
         loss = f", loss {self.checkpoint.loss:.4f}" if self.checkpoint.loss is not None else ""
-        best = " (best validation loss)" if self.checkpoint.best else ""
-        return f"{self.run_name}/{self.path.name} (step {self.step}{loss}){best}"
+        best = ", best validation loss" if self.checkpoint.best else ""
+        return f"{self.path.name} (step {self.step}{loss}{best}) in {self.run_name}"
 
     def suggested_name(self) -> str:
         """The name offered for the copy: the checkpoint's own file name, `<name>-<step>`."""

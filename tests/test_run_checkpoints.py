@@ -31,7 +31,7 @@ def test_every_checkpoint_of_every_run_is_listed(folders):
     os.utime(older / CHECKPOINT_FOLDER, (1, 1))  # runs are ordered newest first by their checkpoint folder
     found = run_checkpoints(runs)
     assert [(c.run, c.step) for c in found] == [(run, 2), (run, 4), (older, 6)]
-    assert found[1].label() == "style/20260102-030405/style-4.pt (step 4, loss 0.1250)"
+    assert found[1].label() == "style-4.pt (step 4, loss 0.1250) in style/20260102-030405"
     assert len({c.label() for c in found}) == 3 and found[1].suggested_name() == "style-4"
     assert run_checkpoints(runs / "nowhere") == []
 

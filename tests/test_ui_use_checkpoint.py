@@ -14,8 +14,8 @@ def test_generate_offers_every_run_checkpoint_and_copies_the_chosen_one(tmp_path
     write_hypernetwork(tmp_path / "hypernetworks", "style", seed=0)
     run = make_run(tmp_path / "runs")
     choices = checkpoint_choices(ctx)
-    assert choices == ["style/20260102-030405/style-2.pt (step 2, loss 0.2500)",
-                       "style/20260102-030405/style-4.pt (step 4, loss 0.1250)"]
+    assert choices == ["style-2.pt (step 2, loss 0.2500) in style/20260102-030405",
+                       "style-4.pt (step 4, loss 0.1250) in style/20260102-030405"]
     assert suggested_name(ctx, choices[1]) == "style-4"
     trained = run / CHECKPOINT_FOLDER / "style-4.pt"
     assert chosen_path(ctx, str(trained)) == trained  # a typed path works too
@@ -41,7 +41,7 @@ def test_the_webuis_own_trainer_runs_are_offered_too(tmp_path):
     write_hypernetwork(theirs / "hypernetworks", "anime-500", seed=3)
     ctx.other_run_roots = lambda: [str(builtin), str(tmp_path / "runs")]  # a root listed twice: each file once
     choices = checkpoint_choices(ctx)
-    assert choices[-1] == "textual_inversion/2026-11-27/anime/anime-500.pt (step 500)"
+    assert choices[-1] == "anime-500.pt (step 500) in textual_inversion/2026-11-27/anime"
     assert len(choices) == 3 and chosen_path(ctx, choices[0]).parent.parent == ours
     name, message = use(ctx, chosen_path(ctx, choices[-1]), "", False)
     assert name == "anime-500" and (tmp_path / "hypernetworks" / "anime-500.pt").read_bytes() == \

@@ -68,10 +68,10 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
     with gr.Row(elem_id=f"{prefix}_use_row"):
         c["run_checkpoint"] = gr.Dropdown(choices, value=None, allow_custom_value=True, label="Run checkpoints",
                                           info="checkpoints of your training runs; copy one to use it as a tag",
-                                          elem_id=f"{prefix}_run_checkpoint")
-        c["use_name"] = gr.Textbox("", label=NAME_LABEL, elem_id=f"{prefix}_use_name")
-        c["use_overwrite"] = gr.Checkbox(False, label=OVERWRITE_LABEL, elem_id=f"{prefix}_use_overwrite")
-        c["use_button"] = gr.Button("Use this checkpoint", size="sm", elem_id=f"{prefix}_use_button")
+                                          scale=4, elem_id=f"{prefix}_run_checkpoint")
+        c["use_name"] = gr.Textbox("", label=NAME_LABEL, scale=2, elem_id=f"{prefix}_use_name")
+        c["use_overwrite"] = gr.Checkbox(False, label=OVERWRITE_LABEL, scale=1, elem_id=f"{prefix}_use_overwrite")
+        c["use_button"] = gr.Button("Use this checkpoint", size="sm", scale=1, elem_id=f"{prefix}_use_button")
     c["use_info"] = gr.HTML(elem_id=f"{prefix}_use_info")
 
     def use_chosen(choice, name, overwrite, *current_tag):
