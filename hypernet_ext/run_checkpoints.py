@@ -81,7 +81,7 @@ def run_checkpoints(log_root: Any, named_from: Any = None) -> list[RunCheckpoint
 
 def find_run_checkpoint(source: Any, step: Optional[int] = None, log_root: Any = None) -> RunCheckpoint:
     """The checkpoint `source` names: a checkpoint file, or a run (its folder, or `<name>/<start time>` under
-    `log_root`) with `step` (default: the run's newest checkpoint)."""
+    `log_root`; `<name>` alone: its newest run) with `step` (default: the run's newest checkpoint)."""
     text = check_text_path(source, "checkpoint")
     path = Path(text).expanduser()
     if path.suffix.lower() in CHECKPOINT_SUFFIXES:
@@ -89,6 +89,9 @@ def find_run_checkpoint(source: Any, step: Optional[int] = None, log_root: Any =
     run = path
     if not path.is_absolute() and not is_run(path) and log_root:
         run = inside(Path(str(log_root)).expanduser(), text)
+    if not is_run(run) and run.is_dir():  # a hypernetwork's folder of runs (`<log>/<name>`): its newest run
+        newest = [r for r in list_runs(str(run)) if Path(r).parent == run]
+        run = Path(newest[0]) if newest else run
     if not is_run(run):
         raise InvalidOptionError(f"{text} is neither a checkpoint file (.pt/.safetensors) nor a training run folder "
                                  f"(one holding a 'hypernetworks' folder); give a checkpoint's path as listed by "

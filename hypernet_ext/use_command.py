@@ -46,8 +46,8 @@ def run_runs(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT",
-                        help="a checkpoint file listed by `runs`, or a run (its folder, or <name>/<start time> "
-                             "under --log-dir) with --step")
+                        help="a checkpoint file listed by `runs`, or a run with --step: its folder, <name>/<start "
+                             "time> under --log-dir, or <name> for its newest run")
     parser.add_argument("--step", type=int, help="with a run: the checkpoint at this step (default: the newest)")
     parser.add_argument("--name", help="tag name of the copy: <hypernet:NAME:1> (default: the checkpoint's file "
                                        "name, e.g. style-500)")

@@ -130,8 +130,11 @@ def test_a_checkpoint_is_found_by_file_by_run_folder_or_by_run_name(folders):
     assert find_run_checkpoint("style/20260102-030405", step=2, log_root=runs).path.name == "style-2.pt"
     with pytest.raises(InvalidOptionError, match="no checkpoint at step 3; its checkpoints are at steps 2, 4"):
         find_run_checkpoint(run, step=3)
+    newer = make_run(runs, stamp="20260103-000000", steps=(6,))
+    os.utime(run / CHECKPOINT_FOLDER, (1, 1))
+    assert find_run_checkpoint("style", log_root=runs).path == newer / CHECKPOINT_FOLDER / "style-6.pt"  # newest run
     with pytest.raises(InvalidOptionError, match="neither a checkpoint file"):
-        find_run_checkpoint(runs / "style")
+        find_run_checkpoint(runs)
     with pytest.raises(InvalidOptionError, match="does not exist"):
         find_run_checkpoint(run / CHECKPOINT_FOLDER / "style-8.pt")
 
