@@ -94,8 +94,8 @@ def find_run_checkpoint(source: Any, step: Optional[int] = None, log_root: Any =
         run = Path(newest[0]) if newest else run
     if not is_run(run):
         raise InvalidOptionError(f"{text} is neither a checkpoint file (.pt/.safetensors) nor a training run folder "
-                                 f"(one holding a 'hypernetworks' folder); give a checkpoint's path as listed by "
-                                 f"the runs list.")
+                                 f"(one holding a 'hypernetworks' folder); give a checkpoint's path from the list "
+                                 f"of runs (`runs` on the command line, GET /runs in the REST API).")
     checkpoints = list_checkpoints(run)
     if not checkpoints:
         raise InvalidOptionError(f"Run {run} has no checkpoints yet; let training save one (save_every) or "
@@ -109,7 +109,8 @@ def find_run_checkpoint(source: Any, step: Optional[int] = None, log_root: Any =
 
 def _checkpoint_file(path: Path) -> RunCheckpoint:
     if not path.is_file():
-        raise InvalidOptionError(f"Checkpoint {path} does not exist; pick one from the runs list.")
+        raise InvalidOptionError(f"Checkpoint {path} does not exist; pick one from the list of runs (`runs` on "
+                                 f"the command line, GET /runs in the REST API).")
     run = path.parent.parent
     if is_run(run):
         for checkpoint in list_checkpoints(run):

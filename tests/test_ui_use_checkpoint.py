@@ -59,3 +59,20 @@ def test_both_panels_offer_the_section(tmp_path):
     for c, prefix in ((generate, "hnx_generate"), (resume, "hnx_resume")):
         assert c["run_checkpoint"].elem_id == f"{prefix}_run_checkpoint"
         assert len(c["run_checkpoint"].choices) == 2 and c["use_button"].value == "Use this checkpoint"
+
+
+def test_a_tag_naming_a_run_checkpoint_says_how_to_use_it(tmp_path):
+    """Right after training, `<hypernet:style-4>` names no file; Generate says where it is, not only 'did you
+    mean style' (the untrained file)."""
+    from hypernet_ext.standalone import load_host
+    from hypernet_ext.ui.generate_panel import generate
+    ctx = make_context(tmp_path, load_host("tiny"))
+    write_hypernetwork(tmp_path / "hypernetworks", "style", seed=0)
+    make_run(tmp_path / "runs")
+    image, info = generate(ctx, "a cat <hypernet:style-4:1>", "", 1, 7.0, 1, 64, 64)
+    assert image is not None
+    assert "&#x27;style-4&#x27; is a checkpoint of run style/20260102-030405" in info
+    assert "press &#x27;Use this checkpoint&#x27;" in info
+    use(ctx, chosen_path(ctx, checkpoint_choices(ctx)[1]), "", False)
+    image, info = generate(ctx, "a cat <hypernet:style-4:1>", "", 1, 7.0, 1, 64, 64)
+    assert "Hypernetworks applied: style-4:1" in info and "is a checkpoint of run" not in info

@@ -25,7 +25,7 @@ def generate(ctx: PanelContext, prompt: str, negative: str, steps, cfg, seed, wi
             ctx.model_lock.release()
     except HypernetError as exc:
         return None, messages.error(str(exc))
-    notes = "\n".join(f"warning: {w}" for w in result.warnings)
+    notes = "\n".join(f"warning: {w}" for w in result.warnings + use_checkpoint.unused_checkpoint_notes(ctx, prompt))
     return result.image, messages.ok(f"Hypernetworks applied: {result.applied_text()}" + (f"\n{notes}" if notes else ""))
 
 

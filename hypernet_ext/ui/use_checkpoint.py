@@ -21,24 +21,43 @@ NAME_LABEL = "Name for the copy (the tag name)"
 
 def checkpoint_choices(ctx: PanelContext) -> list[str]:
     """Labels of every run's checkpoints (newest run first); a broken log folder lists nothing."""
-    try:
-        return [c.label() for c in list_run_checkpoints(ctx)]
-    except (HypernetError, OSError):
-        return []
+    return [c.label() for c in checkpoint_list(ctx)]
 
 
-def chosen_path(ctx: PanelContext, choice: Optional[str]) -> Path:
-    """The checkpoint file for a list label, or for a typed path of a checkpoint file."""
+def chosen_path(ctx: PanelContext, choice: Optional[str], refresh: str = "Refresh list") -> Path:
+    """The checkpoint file for a list label, or for a typed path of a checkpoint file (`refresh`: the
+    label of the button that reads the list again)."""
     if not choice:
-        raise InvalidOptionError("Pick a run checkpoint first (train a hypernetwork to get some; press "
-                                 "'Refresh list' after training).")
+        raise InvalidOptionError(f"Pick one of the Run checkpoints first (training saves them; press '{refresh}' "
+                                 f"after training).")
     for checkpoint in list_run_checkpoints(ctx):
         if checkpoint.label() == choice:
             return checkpoint.path
     typed = Path(str(choice).strip()).expanduser()
     if typed.is_file():
         return typed
-    raise InvalidOptionError(f"Run checkpoint {choice!r} is not there any more; press 'Refresh list' and pick again.")
+    raise InvalidOptionError(f"Run checkpoint {choice!r} is not there any more; press '{refresh}' and pick again.")
+
+
+def unused_checkpoint_notes(ctx: PanelContext, prompt: str) -> list[str]:
+    """For each tag naming no library file but a run checkpoint (`<hypernet:style-30>` right after training):
+    where that checkpoint is and how to use it (instead of only 'did you mean style?', the untrained file)."""
+    from ..prompt_tags import parse_prompt
+    library = ctx.library()
+    missing = [t.name for t in parse_prompt(prompt or "").tags if library.path(t.name) is None]
+    if not missing:
+        return []
+    by_stem = {c.path.stem.lower(): c for c in reversed(checkpoint_list(ctx))}  # the newest run wins
+    return [f"{name!r} is a checkpoint of run {by_stem[name.lower()].run_name}, not a file in the hypernetworks "
+            f"folder: pick it under Run checkpoints and press 'Use this checkpoint'."
+            for name in dict.fromkeys(missing) if name.lower() in by_stem]
+
+
+def checkpoint_list(ctx: PanelContext) -> list:
+    try:
+        return list_run_checkpoints(ctx)
+    except (HypernetError, OSError):
+        return []
 
 
 def suggested_name(ctx: PanelContext, choice: Optional[str]) -> str:
@@ -65,6 +84,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
     `c[tag_key]` (a tag dropdown), when given, is refreshed and set to the copy's name after a copy."""
     import gradio as gr
     choices = checkpoint_choices(ctx)
+    refresh_label = str(c[refresh_key].value)
     with gr.Row(elem_id=f"{prefix}_use_row"):
         c["run_checkpoint"] = gr.Dropdown(choices, value=None, allow_custom_value=True, label="Run checkpoints",
                                           info="checkpoints of your training runs; copy one to use it as a tag",
@@ -76,7 +96,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
 
     def use_chosen(choice, name, overwrite, *current_tag):
         try:
-            used, message = use(ctx, chosen_path(ctx, choice), name, overwrite)
+            used, message = use(ctx, chosen_path(ctx, choice, refresh_label), name, overwrite)
         except HypernetError as exc:
             used, message = None, messages.error(str(exc))
         if tag_key is None:
