@@ -66,3 +66,16 @@ def test_bad_requests_say_what_to_fix(client, body, status, words):
     response = client.post(f"{BASE}/use-checkpoint", json=body)
     assert response.status_code == status, response.text
     assert words in response.text
+
+
+def test_every_run_checkpoint_is_listed_with_the_name_it_would_get(client, webui, monkeypatch):
+    builtin = webui.tmp / "webui-root" / "textual_inversion" / "2026-11-27" / "anime" / "hypernetworks"
+    write_hypernetwork(builtin, "anime-500", seed=3)
+    monkeypatch.chdir(webui.tmp / "webui-root")  # the webui's trainer writes under its working directory
+    entries = client.get(f"{BASE}/run-checkpoints").json()
+    assert [(e["run_name"], e["step"], e["suggested_name"]) for e in entries] == [
+        ("style/20260102-030405", 2, "style-2"), ("style/20260102-030405", 4, "style-4"),
+        ("textual_inversion/2026-11-27/anime", 500, "anime-500")]
+    response = client.post(f"{BASE}/use-checkpoint", json={"checkpoint": entries[-1]["path"]})
+    assert response.status_code == 201, response.text
+    assert (webui.folder / "anime-500.pt").read_bytes() == (builtin / "anime-500.pt").read_bytes()

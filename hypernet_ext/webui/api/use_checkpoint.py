@@ -1,5 +1,7 @@
-"""Route to use a training run's checkpoint: copy it into the first hypernetwork folder under a name.
+"""Routes to use a training run's checkpoint: list them all, copy one into the first hypernetwork folder.
 
+    GET  /hypernet-ext/v1/run-checkpoints -> [{path, run, run_name, step, loss, best, suggested_name}], newest run
+        first: the runs under the panels' log folder and the webui's own trainer's (textual_inversion/<date>/<name>)
     POST /hypernet-ext/v1/use-checkpoint -> 201 {name, path, hash, info, source, replaced, message}
         body: {"checkpoint": a checkpoint file (as GET /runs lists it)} or {"run": a run, "step": N (default
         the newest)}, "name" (default the checkpoint's file name), "overwrite" (default false: 409 when taken)
@@ -8,7 +10,7 @@ The copy is what `<hypernet:NAME:1>` then loads (service.use_run_checkpoint); th
 """
 # No `from __future__ import annotations`: FastAPI must see real types through the error wrapper.
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter
 
@@ -56,8 +58,19 @@ def use_checkpoint(request: Any, ctx: service.HostContext) -> Dict[str, Any]:
             "replaced": [str(p) for p in used.replaced + used.shadowed], "message": used.describe()}
 
 
+def run_checkpoint_entries(ctx: service.HostContext) -> List[Dict[str, Any]]:
+    return [{"path": str(c.path), "run": str(c.run), "run_name": c.run_name, "step": c.step,
+             "loss": c.checkpoint.loss, "best": c.checkpoint.best, "suggested_name": c.suggested_name()}
+            for c in service.list_run_checkpoints(ctx)]
+
+
 def router() -> APIRouter:
     api = APIRouter(tags=["hypernet-ext"])
+
+    @api.get("/run-checkpoints")
+    @json_errors
+    def run_checkpoints_route():
+        return run_checkpoint_entries(webui_context())
 
     @api.post("/use-checkpoint", status_code=201)
     @json_errors
