@@ -80,7 +80,8 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
         build_section(ctx, prefix, c)
         with gr.Accordion("Use a checkpoint for generating", open=False, elem_id=f"{prefix}_use"):
             from .use_checkpoint import build_section as build_use_section
-            build_use_section(ctx, prefix, c, "refresh_runs")  # copy a checkpoint into the hypernetworks folder
+            build_use_section(ctx, prefix, c, "refresh_runs",  # copy a checkpoint into the hypernetworks folder
+                              follow=lambda run, label: find_checkpoint(run, label).path)
 
     def show(run):
         rows, labels, note = checkpoints_view(run)

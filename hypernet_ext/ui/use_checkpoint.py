@@ -9,7 +9,7 @@ the Resume panel, the webui's way in (its Train tab holds our Resume panel). Bot
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import HypernetError, InvalidOptionError
 from ..service import OVERWRITE_LABEL, list_run_checkpoints, use_run_checkpoint
@@ -79,9 +79,12 @@ def use(ctx: PanelContext, path: Path, name: str, overwrite: bool) -> tuple[Opti
     return used.name, messages.ok(used.describe())
 
 
-def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag_key: Optional[str] = None) -> None:
+def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag_key: Optional[str] = None,
+                  follow: Optional[Callable[[str, str], Path]] = None) -> None:
     """Pick any run checkpoint, name it, copy it. `c[refresh_key]` (a button) also refreshes the list;
-    `c[tag_key]` (a tag dropdown), when given, is refreshed and set to the copy's name after a copy."""
+    `c[tag_key]` (a tag dropdown), when given, is refreshed and set to the copy's name after a copy;
+    `follow(run, label)` (the Resume panel's lookup), when given, preselects the checkpoint chosen in
+    `c["run"]` and `c["checkpoint"]`."""
     import gradio as gr
     choices = checkpoint_choices(ctx)
     refresh_label = str(c[refresh_key].value)
@@ -112,3 +115,16 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
                           outputs=[*tag, c["use_info"]])
     c[refresh_key].click(lambda: gr.Dropdown.update(choices=checkpoint_choices(ctx)), outputs=[c["run_checkpoint"]],
                          show_progress="hidden")
+    if follow is not None:
+        def preselect(run, label):
+            try:
+                path = follow(run, label).resolve() if run and label else None
+            except HypernetError:
+                path = None
+            listed = checkpoint_list(ctx)
+            match = next((x for x in listed if path is not None and x.path.resolve() == path), None)
+            if match is None:
+                return gr.Dropdown.update(), gr.Textbox.update()
+            return gr.Dropdown.update(choices=[x.label() for x in listed], value=match.label()), match.suggested_name()
+        c["checkpoint"].change(preselect, inputs=[c["run"], c["checkpoint"]],
+                               outputs=[c["run_checkpoint"], c["use_name"]], show_progress="hidden")

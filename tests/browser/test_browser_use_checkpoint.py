@@ -3,6 +3,8 @@ checkpoint' copies one into the hypernetworks folder, the tag list offers it at 
 trained file (not the untrained step-0 file of the run's name). Screenshots land in test-artifacts/browser/."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from helpers_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, skip_reason, start_ui, stop_ui
@@ -119,3 +121,25 @@ def test_the_name_of_an_existing_file_is_kept_unless_overwrite_is_ticked(page, w
     trained = workspace / "runs" / RUN / "hypernetworks" / "style-2.pt"
     assert (workspace / "hypernetworks" / "style.pt").read_bytes() == trained.read_bytes()
     page.screenshot(path=str(ARTIFACTS / "use-checkpoint-2-overwrite.png"), full_page=True)
+
+
+def test_resume_tab_offers_the_checkpoint_chosen_there(page, workspace):
+    """The webui's way in (its Train tab holds our Resume panel): the checkpoint picked for resuming is preselected."""
+    page.locator("#hnx_tabs .tab-nav button", has_text="Resume training").first.click()
+    page.locator("#hnx_resume_refresh_runs").click()
+    run_box = text_input(page, "hnx_resume_run")
+    if run_box.input_value() != str(workspace / "runs" / RUN):  # the list read at start-up was empty
+        choose_after_refresh(page, "hnx_resume_run", RUN, "hnx_resume_refresh_runs")
+    page.locator("#hnx_resume_show").click()
+    expect(text_input(page, "hnx_resume_checkpoint")).to_have_value(re.compile("style-4.pt"), timeout=LONG)
+    page.locator("#hnx_resume_use").click()  # open the accordion
+    expect(text_input(page, "hnx_resume_run_checkpoint")).to_have_value(f"style-4.pt (step 4) in {RUN}",
+                                                                        timeout=LONG)
+    name = text_input(page, "hnx_resume_use_name")
+    expect(name).to_have_value("style-4")
+    name.fill("from-resume")
+    page.locator("#hnx_resume_use_button").click()
+    expect(page.locator("#hnx_resume_use_info .hnx-ok")).to_contain_text("<hypernet:from-resume:1>", timeout=LONG)
+    trained = workspace / "runs" / RUN / "hypernetworks" / "style-4.pt"
+    assert (workspace / "hypernetworks" / "from-resume.pt").read_bytes() == trained.read_bytes()
+    page.screenshot(path=str(ARTIFACTS / "use-checkpoint-3-resume.png"), full_page=True)
