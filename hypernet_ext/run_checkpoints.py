@@ -71,7 +71,7 @@ def run_checkpoints(log_root: Any, named_from: Any = None) -> list[RunCheckpoint
     found = []
     for run in list_runs(str(root)):
         try:
-            checkpoints = list_checkpoints(run)
+            checkpoints = list_checkpoints(run, optimizer_state=False)  # for using them, not resuming
         except (HypernetError, OSError):
             continue
         name = Path(run).relative_to(base).as_posix()
@@ -96,7 +96,7 @@ def find_run_checkpoint(source: Any, step: Optional[int] = None, log_root: Any =
         raise InvalidOptionError(f"{text} is neither a checkpoint file (.pt/.safetensors) nor a training run folder "
                                  f"(one holding a 'hypernetworks' folder); give a checkpoint's path from the list "
                                  f"of runs (`runs` on the command line, GET /runs in the REST API).")
-    checkpoints = list_checkpoints(run)
+    checkpoints = list_checkpoints(run, optimizer_state=False)
     if not checkpoints:
         raise InvalidOptionError(f"Run {run} has no checkpoints yet; let training save one (save_every) or "
                                  f"interrupt the running job, which saves one.")
@@ -113,7 +113,7 @@ def _checkpoint_file(path: Path) -> RunCheckpoint:
                                  f"the command line, GET /runs in the REST API).")
     run = path.parent.parent
     if is_run(run):
-        for checkpoint in list_checkpoints(run):
+        for checkpoint in list_checkpoints(run, optimizer_state=False):
             if checkpoint.path.resolve() == path.resolve():
                 return RunCheckpoint(run, _run_name(run, None), checkpoint)
     # any other hypernetwork file may be copied too; it simply has no run facts (step, loss)

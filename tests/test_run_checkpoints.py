@@ -153,3 +153,14 @@ def test_the_service_copies_into_the_first_folder_and_the_library_sees_it_at_onc
     for wording, hint in (("panel", "tick 'Overwrite an existing file'"), ("api", 'send "overwrite": true')):
         with pytest.raises(NameTakenError, match=hint):
             service.use_run_checkpoint(ctx, found[1].path, "style-4", wording=wording)
+
+
+def test_listing_for_use_does_not_open_the_optimizer_sidecars(folders):
+    """Checking a sidecar hashes its checkpoint (seconds for hundreds of full-size files); using needs none."""
+    from hypernet_ext.training.run_folder import list_checkpoints
+    _, runs, run = folders
+    (run / CHECKPOINT_FOLDER / "style-4.pt.optim").write_bytes(b"damaged")
+    assert list_checkpoints(run)[1].problem is not None  # the Resume panel's listing reads it
+    for_use = list_checkpoints(run, optimizer_state=False)[1]
+    assert for_use.problem is None and for_use.has_optimizer and not for_use.optimizer_matches
+    assert [c.checkpoint.problem for c in run_checkpoints(runs)] == [None, None]
