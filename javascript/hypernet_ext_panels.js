@@ -48,6 +48,10 @@
         "Seeds (one row each)": "One row per seed, e.g. 1,2,3 or 1-4.",
         "Add a 'none' column (no hypernetwork)": "Add a column rendered without any hypernetwork, for reference.",
         "Compare these checkpoints": "Render the grid (checkpoints x seeds), show it and save it as compare-<time>.png in the run folder.",
+        // Using a run's checkpoint (ui/use_checkpoint.py: Generate and Resume)
+        "Run checkpoints": "Checkpoints of your training runs (file, step, loss and run; in the webui also its own trainer's, under textual_inversion/<date>/<name>). Tags load files from the hypernetworks folder only: copy a checkpoint there to use it.",
+        "Name for the copy (the tag name)": "File name of the copy in the hypernetworks folder, used as <hypernet:name> (default: the checkpoint's own, <name>-<step>).",
+        "Use this checkpoint": "Copy the chosen checkpoint into the hypernetworks folder under the name given (the run's file stays as it is), so <hypernet:name> tags load it; Generate's tag list then offers it.",
         // Generate (standalone UI)
         "Prompt": "Text prompt; <hypernet:name:strength> tags apply hypernetworks.",
         "Negative prompt": "What the image should not show.",

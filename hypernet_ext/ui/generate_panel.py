@@ -6,7 +6,7 @@ from typing import Any, Optional
 from ..errors import HypernetError, InvalidOptionError
 from ..prompt_tags import format_tag
 from ..tagged_generation import generate_with_tags
-from . import messages
+from . import messages, use_checkpoint
 from .context import PanelContext
 from ..service import whole
 
@@ -25,7 +25,7 @@ def generate(ctx: PanelContext, prompt: str, negative: str, steps, cfg, seed, wi
             ctx.model_lock.release()
     except HypernetError as exc:
         return None, messages.error(str(exc))
-    notes = "\n".join(f"warning: {w}" for w in result.warnings)
+    notes = "\n".join(f"warning: {w}" for w in result.warnings + use_checkpoint.unused_checkpoint_notes(ctx, prompt))
     return result.image, messages.ok(f"Hypernetworks applied: {result.applied_text()}" + (f"\n{notes}" if notes else ""))
 
 
@@ -54,6 +54,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
                                             elem_id=f"{prefix}_tag_weight")
                 c["add_tag"] = gr.Button("Add tag to prompt", size="sm", elem_id=f"{prefix}_add_tag")
                 c["refresh"] = gr.Button("Refresh list", size="sm", elem_id=f"{prefix}_refresh")
+            use_checkpoint.build_section(ctx, prefix, c, "refresh", "tag_name")  # a run's checkpoints, copied to be a tag
             with gr.Row():
                 c["steps"] = gr.Number(20, precision=0, label="Sampling steps", elem_id=f"{prefix}_steps")
                 c["cfg"] = gr.Number(7.0, label="CFG scale", elem_id=f"{prefix}_cfg")

@@ -78,6 +78,10 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
         c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
         from .compare_section import build_section
         build_section(ctx, prefix, c)
+        with gr.Accordion("Use a checkpoint for generating", open=False, elem_id=f"{prefix}_use"):
+            from .use_checkpoint import build_section as build_use_section
+            build_use_section(ctx, prefix, c, "refresh_runs",  # copy a checkpoint into the hypernetworks folder
+                              follow=lambda run, label: find_checkpoint(run, label).path)
 
     def show(run):
         rows, labels, note = checkpoints_view(run)
