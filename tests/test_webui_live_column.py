@@ -47,9 +47,12 @@ def test_live_view_fills_the_right_hand_column_and_leaves_the_forms(webui):
     ours = _by_id(demo, "hnx_webui_live")
     assert _position(column, ours) < _position(column, _by_id(demo, "ti_output"))  # at the top
     assert _by_id(demo, "hnx_webui_live_status") in ours.children
-    for elem_id in ("hnx_train_live", "hnx_train_live_status", "hnx_resume_live_status", "hnx_resume_loss_plot",
-                    "hnx_resume_preview_image", "hnx_preprocess_live_status"):
+    for elem_id in ("hnx_train_loss_plot", "hnx_train_preview_image", "hnx_train_live_refresh",
+                    "hnx_resume_loss_plot", "hnx_resume_preview_image", "hnx_resume_live_refresh"):
         assert not _by_id(demo, elem_id).visible, elem_id  # no second, squeezed copy under the forms
+    for panel in ("train", "resume", "preprocess"):  # a status block that also carries the panel's messages stays
+        has_messages = any(getattr(b, "elem_id", None) == f"hnx_{panel}_message" for b in demo.blocks.values())
+        assert _by_id(demo, f"hnx_{panel}_live_status").visible is not has_messages, panel
     view = live_column.view
     show = view["show_for"]
     assert not ours.visible  # the webui opens its own first tab

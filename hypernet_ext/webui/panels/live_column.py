@@ -94,11 +94,16 @@ def build_live_view(panels: dict, jobs: Any, tabs: Optional[Any], titles: tuple)
 
 
 def hide_panel_live_views(panels: dict) -> None:
-    """The panels' own live views stay in place (their events still write to them) but are not shown."""
+    """The panels' own live views stay in place (their events still write to them) but are not shown.
+
+    A panel that writes its start/interrupt messages into its status block (one without a
+    `message` component of its own) keeps that block, or its messages and errors would vanish."""
     for key in LIVE_PANELS:
+        panel = panels.get(key, {})
+        keep = () if "message" in panel else ("live_column", "status")
         for name in PANEL_LIVE_KEYS:
-            component = panels.get(key, {}).get(name)
-            if component is not None:
+            component = panel.get(name)
+            if component is not None and name not in keep:
                 component.visible = False
 
 
