@@ -53,6 +53,7 @@ def test_live_view_fills_the_right_hand_column_and_leaves_the_forms(webui):
     for panel in ("train", "resume", "preprocess"):  # a status block that also carries the panel's messages stays
         has_messages = any(getattr(b, "elem_id", None) == f"hnx_{panel}_message" for b in demo.blocks.values())
         assert _by_id(demo, f"hnx_{panel}_live_status").visible is not has_messages, panel
+    assert _by_id(demo, "hnx_train_live").visible is _by_id(demo, "hnx_train_live_status").visible
     view = live_column.view
     show = view["show_for"]
     assert not ours.visible  # the webui opens its own first tab

@@ -9,7 +9,6 @@ from ..training.run_folder import CHECKPOINT_COLUMNS, CheckpointInfo, checkpoint
 from . import messages
 from .context import PanelContext
 from .live import live_values, status_html
-from .tables import headed_table
 
 TABLE_HEADERS = CHECKPOINT_COLUMNS
 
@@ -59,6 +58,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
                                    label="Training run", elem_id=f"{prefix}_run")
             c["refresh_runs"] = gr.Button("Refresh runs", size="sm", elem_id=f"{prefix}_refresh_runs")
             c["show"] = gr.Button("Show checkpoints", size="sm", elem_id=f"{prefix}_show")
+        from .tables import headed_table
         c["table"] = headed_table(gr, TABLE_HEADERS, label="Checkpoints", elem_id=f"{prefix}_table")
         c["note"] = gr.HTML(elem_id=f"{prefix}_note")
         with gr.Row():

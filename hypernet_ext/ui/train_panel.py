@@ -68,7 +68,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_train") -> dict:
             with gr.Row():
                 c["start"] = gr.Button("Train hypernetwork", variant="primary", elem_id=f"{prefix}_start")
                 c["interrupt"] = gr.Button("Interrupt", elem_id=f"{prefix}_interrupt")
-        with gr.Column(scale=2, elem_id=f"{prefix}_live", elem_classes=["hnx-live-column"]) as c["live_column"]:
+        with gr.Column(scale=2, elem_id=f"{prefix}_live", elem_classes=["hnx-live-column"]):
             with gr.Row():
                 c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
             c["status"] = gr.HTML(status_html(status(ctx)), elem_id=f"{prefix}_live_status",

@@ -21,7 +21,7 @@ TRAIN_TABS_ID = "train_tabs"
 COLUMN_FIRST_ID = "ti_output"
 PREFIX = "hnx_webui"  # ids: hnx_webui_live_status / _live_refresh, polled by javascript/hypernet_ext_panels.js
 LIVE_PANELS = ("preprocess", "train", "resume")  # our tabs that run a job (Create does not)
-PANEL_LIVE_KEYS = ("live_column", "refresh", "status", "loss_plot", "preview_image")
+PANEL_LIVE_KEYS = ("refresh", "status", "loss_plot", "preview_image")
 
 
 class LiveColumn:
@@ -101,10 +101,17 @@ def hide_panel_live_views(panels: dict) -> None:
     for key in LIVE_PANELS:
         panel = panels.get(key, {})
         keep = () if "message" in panel else ("live_column", "status")
-        for name in PANEL_LIVE_KEYS:
-            component = panel.get(name)
+        parts = {name: panel.get(name) for name in PANEL_LIVE_KEYS}
+        parts["live_column"] = _own_live_column(panel.get("status"))
+        for name, component in parts.items():
             if component is not None and name not in keep:
                 component.visible = False
+
+
+def _own_live_column(status: Any) -> Optional[Any]:
+    """The column a panel gave its live view alone (the Train panel's `<prefix>_live`), if any."""
+    parent = getattr(status, "parent", None)
+    return parent if str(getattr(parent, "elem_id", "") or "").endswith("_live") else None
 
 
 live_column = LiveColumn()
