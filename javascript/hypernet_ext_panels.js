@@ -36,6 +36,7 @@
         "Training run": "A run folder under the log directory (<name>/<start time>, one per training start; resuming continues the same run).",
         "Refresh runs": "Read the log directory again.",
         "Show checkpoints": "List the run's checkpoints with their loss and optimizer state.",
+        "Checkpoints": "The run's checkpoints, one row each: step, loss, validation loss, whether its optimizer state is kept and matches the file, the optimizer, the file name.",
         "Resume from checkpoint": "Checkpoint to continue from; with matching optimizer state the run continues exactly.",
         "Train until step (0 = as the run was set)": "New target step; 0 keeps the run's own setting.",
         "Resume training": "Continue training from the chosen checkpoint with the run's saved options.",

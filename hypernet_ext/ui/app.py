@@ -57,11 +57,12 @@ def build_app(ctx: PanelContext, generate_size: int = 64):
     return demo
 
 
-def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True):
-    """Load the model, build the UI and serve it on 127.0.0.1:`port`."""
+def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True, address: str = HOST_ADDRESS,
+          share: bool = False, auth: Optional[list] = None):
+    """Load the model, build the UI and serve it on `address`:`port` (see ui/command.py for --listen/--share)."""
     ctx = standalone_context(settings)
     demo = build_app(ctx, generate_size=default_image_side(settings.model, ctx.host()))
     demo.queue(concurrency_count=4)
-    demo.launch(server_name=HOST_ADDRESS, server_port=int(port), prevent_thread_lock=not block,
-                show_api=False, quiet=False, inbrowser=False)
+    demo.launch(server_name=address, server_port=int(port), prevent_thread_lock=not block, share=share,
+                auth=auth, show_api=False, quiet=False, inbrowser=False)
     return demo

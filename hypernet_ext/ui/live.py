@@ -11,6 +11,7 @@ from ..jobs import JobManager
 from ..progress import format_seconds
 from ..training.loss_plot import render_loss_curve
 from ..training.run_folder import learning_rates_by_step, losses_by_step, validation_losses
+from .messages import text_html
 
 RUNNING_ATTRIBUTE = 'data-hnx-running="true"'
 
@@ -38,7 +39,7 @@ def status_html(status: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     message = status.get("message") or p.get("message") or ""
     kind = "error" if status.get("state") == "failed" else "note"
-    note = f'<div class="hnx-message hnx-{kind}">{html.escape(message)}</div>' if message else ""
+    note = f'<div class="hnx-message hnx-{kind}">{text_html(message)}</div>' if message else ""
     fraction = min(max(float(p.get("fraction") or 0.0), 0.0), 1.0)
     bar = (f'<div class="hnx-bar"><div class="hnx-bar-fill" style="width:{fraction * 100:.1f}%"></div></div>'
            if p.get("total") else "")

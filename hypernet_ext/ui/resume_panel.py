@@ -58,8 +58,8 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
                                    label="Training run", elem_id=f"{prefix}_run")
             c["refresh_runs"] = gr.Button("Refresh runs", size="sm", elem_id=f"{prefix}_refresh_runs")
             c["show"] = gr.Button("Show checkpoints", size="sm", elem_id=f"{prefix}_show")
-        c["table"] = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Checkpoints",
-                                  elem_id=f"{prefix}_table")
+        from .tables import headed_table
+        c["table"] = headed_table(gr, TABLE_HEADERS, label="Checkpoints", elem_id=f"{prefix}_table")
         c["note"] = gr.HTML(elem_id=f"{prefix}_note")
         with gr.Row():
             c["checkpoint"] = gr.Dropdown([], label="Resume from checkpoint", elem_id=f"{prefix}_checkpoint")
