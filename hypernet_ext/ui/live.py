@@ -43,7 +43,8 @@ def status_html(status: dict[str, Any]) -> str:
     bar = (f'<div class="hnx-bar"><div class="hnx-bar-fill" style="width:{fraction * 100:.1f}%"></div></div>'
            if p.get("total") else "")
     return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" '
-            f'data-hnx-state="{html.escape(str(status.get("state")))}">{bar}<table>{cells}</table>{note}</div>')
+            f'data-hnx-state="{html.escape(str(status.get("state")))}" data-hnx-kind="{html.escape(str(status.get("kind")))}" '
+            f'data-hnx-job="{html.escape(str(status.get("id")))}">{bar}<table>{cells}</table>{note}</div>')
 
 
 class _PlotCache:
@@ -111,6 +112,23 @@ def latest_preview(jobs: JobManager) -> Optional[str]:
         return None
     preview = job.progress.snapshot().get("preview")
     return str(preview) if preview else None
+
+
+def live_outputs(c: dict) -> list:
+    """A panel's live view components, in `live_values` order."""
+    return [c["status"], c["loss_plot"], c["preview_image"]]
+
+
+def wire_live_view(c: dict, jobs: JobManager, kind: str = "training") -> None:
+    """Fill the live view on every page open (a reload or a second tab shows a running job at once)
+    and on "Refresh status" (which the panels' script clicks while a job runs)."""
+    from .page_events import on_page_load
+
+    def refresh():
+        return live_values(jobs, kind)
+    on_page_load(refresh, outputs=live_outputs(c))
+    c["refresh"].click(refresh, outputs=live_outputs(c), show_progress="hidden")
+    c["live_refresh_fn"] = refresh
 
 
 def live_values(jobs: JobManager, kind: str = "training") -> tuple[str, Any, Optional[str]]:
