@@ -197,9 +197,9 @@ def test_7_a_new_error_has_its_own_place_and_stays_until_the_next_action(page, w
 
 def test_8_the_resume_run_list_is_filled_on_open_and_its_table_follows_a_resume(ui, workspace):
     page = open_page(ui)
-    tab(page, "Resume training")
-    run = text_input(page, "hnx_resume_run")
+    run = text_input(page, "hnx_resume_run")  # filled when the page opened, before the tab is shown
     expect(run).to_have_value(re.compile("^" + re.escape(str(workspace / "runs" / NAME)) + "/"), timeout=SHORT)
+    tab(page, "Resume training")
     table = page.locator("#hnx_resume_table")
     expect(table).to_contain_text(".pt", timeout=SHORT)
     [checkpoint] = list((workspace / "runs" / NAME).glob("*/hypernetworks/*.pt"))
