@@ -42,9 +42,11 @@ def status_html(status: dict[str, Any]) -> str:
     fraction = min(max(float(p.get("fraction") or 0.0), 0.0), 1.0)
     bar = (f'<div class="hnx-bar"><div class="hnx-bar-fill" style="width:{fraction * 100:.1f}%"></div></div>'
            if p.get("total") else "")
-    return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" '
-            f'data-hnx-state="{html.escape(str(status.get("state")))}" data-hnx-kind="{html.escape(str(status.get("kind")))}" '
-            f'data-hnx-job="{html.escape(str(status.get("id")))}">{bar}<table>{cells}</table>{note}</div>')
+    # state, kind and job id let a page (and a test) tell this job from the previous one
+    marks = " ".join(f'data-hnx-{key}="{html.escape(str(status.get(field)))}"'
+                     for key, field in (("state", "state"), ("kind", "kind"), ("job", "id")))
+    return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" {marks}>'
+            f'{bar}<table>{cells}</table>{note}</div>')
 
 
 class _PlotCache:

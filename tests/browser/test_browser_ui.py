@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from helpers_browser import (ARTIFACTS, CHROMIUM_ARGS, LONG, chromium_path, set_text, skip_reason, start_ui, stop_ui, tab,
-                             text_input, wait_state)
+from helpers_browser import (ARTIFACTS, CHROMIUM_ARGS, LONG, chromium_path, set_text, skip_reason, start_ui, stop_ui,
+                             tab, text_input, wait_state)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REASON = skip_reason()
