@@ -144,16 +144,20 @@
     }
 
     var lastClick = {};
+    var RUNNING_POLL_MS = 900;
+    var IDLE_POLL_MS = 5000;  // a job started from another tab or page shows up within this
 
-    // Click the visible live view's refresh button while its status says a job is running.
+    // Click the visible live view's refresh button: about every second while its status says a job
+    // is running, every few seconds otherwise.
     function pollLiveViews() {
         appRoot().querySelectorAll('[id^="hnx_"][id$="_live_status"]').forEach(function(status) {
-            if (!visible(status) || !status.querySelector('[data-hnx-running="true"]')) {
+            if (!visible(status)) {
                 return;
             }
+            var wait = status.querySelector('[data-hnx-running="true"]') ? RUNNING_POLL_MS : IDLE_POLL_MS;
             var button = appRoot().querySelector("#" + status.id.replace(/_live_status$/, "_live_refresh"));
             var now = Date.now();
-            if (button && (!lastClick[status.id] || now - lastClick[status.id] > 900)) {
+            if (button && (!lastClick[status.id] || now - lastClick[status.id] > wait)) {
                 lastClick[status.id] = now;
                 button.click();
             }

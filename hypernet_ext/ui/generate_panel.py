@@ -8,6 +8,7 @@ from ..prompt_tags import format_tag
 from ..tagged_generation import generate_with_tags
 from . import messages, use_checkpoint
 from .context import PanelContext
+from .page_events import on_page_load
 from ..service import whole
 
 
@@ -89,6 +90,11 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
                         outputs=[c["image"], c["info"]])
     c["add_tag"].click(add_tag, inputs=[c["prompt"], c["tag_name"], c["tag_weight"]], outputs=[c["prompt"]],
                        show_progress="hidden")
-    c["refresh"].click(lambda: gr.Dropdown.update(choices=ctx.library().names()), outputs=[c["tag_name"]],
-                       show_progress="hidden")
+
+    def refresh_tags(current):
+        names = ctx.library().names()
+        return gr.Dropdown.update(choices=names, value=current if current in names else (names[0] if names else None))
+    c["refresh"].click(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]], show_progress="hidden")
+    on_page_load(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]])
+    c["on_tab_open"] = (refresh_tags, [c["tag_name"]], [c["tag_name"]])
     return c
