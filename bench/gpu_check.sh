@@ -35,7 +35,7 @@ else
   echo "no .whl folder: ldm/diffusers/bitsandbytes sections run only if those are installed"
 fi
 
-section "environment" 15 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; \
+section "environment" 30 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; \
   $PY -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, torch.cuda.get_device_name(0))'; \
   $PY -c 'import ldm, diffusers; print(\"ldm ok, diffusers\", diffusers.__version__)'; \
   $PY -c 'import bitsandbytes; print(\"bitsandbytes\", bitsandbytes.__version__)'"
@@ -48,12 +48,12 @@ for dtype in fp16 bf16; do
   section "training SD1.5 64x64 $dtype" 30 "$PY" bench/bench_scale.py --shape sd15 --latent 64 --dtype $dtype --mode speed --repeats 5
 done
 for dtype in fp16 bf16; do
-  section "training SDXL 128x128 $dtype" 45 "$PY" bench/bench_scale.py --shape sdxl --latent 128 --dtype $dtype --mode speed --repeats 4
+  section "training SDXL 128x128 $dtype" 60 "$PY" bench/bench_scale.py --shape sdxl --latent 128 --dtype $dtype --mode speed --repeats 4
 done
 section "low-VRAM SD1.5 64x64" 30 "$PY" bench/bench_scale.py --shape sd15 --latent 64 --dtype fp16 --mode memory --repeats 3
-section "low-VRAM SDXL 128x128" 45 "$PY" bench/bench_scale.py --shape sdxl --latent 128 --dtype bf16 --mode memory --repeats 2
+section "low-VRAM SDXL 128x128" 60 "$PY" bench/bench_scale.py --shape sdxl --latent 128 --dtype bf16 --mode memory --repeats 2
 section "inference SD1.5 64x64 fp16" 30 "$PY" bench/bench_inference.py --shapes sd15 --latent 64 --dtype fp16 --steps 10 --repeats 5
-section "inference SDXL 128x128 fp16" 45 "$PY" bench/bench_inference.py --shapes sdxl --latent 128 --dtype fp16 --steps 8 --repeats 3
+section "inference SDXL 128x128 fp16" 60 "$PY" bench/bench_inference.py --shapes sdxl --latent 128 --dtype fp16 --steps 8 --repeats 3
 
 echo
 echo "gpu_check done in $(( $(date +%s) - START ))s; log: $OUT/gpu_check.txt"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Download (here, with internet) the wheels bench/gpu_check.sh installs on the GPU machine, which has
-# torch/transformers/einops/safetensors/numpy/pillow/pytest but not ldm, omegaconf, diffusers or
-# bitsandbytes. Run from the repository root: bash bench/gpu_wheels.sh [DIR]   (default .whl)
+# torch/einops/safetensors/numpy/pillow/pytest and transformers 5, but not ldm, omegaconf, diffusers,
+# bitsandbytes or a transformers 4.x. Run from the repository root: bash bench/gpu_wheels.sh [DIR]   (default .whl)
 # Python 3.12, x86-64 manylinux, no dependencies resolved (each needed one is named).
 set -euo pipefail
 dir="${1:-.whl}"
@@ -16,7 +16,17 @@ get() {
 }
 get stable-diffusion-sdkit==2.1.5      # ldm (UNetModel) for the SD1.5 shape and the CUDA tests
 get omegaconf==2.4.0                   # ldm's UNetModel imports omegaconf (2.4 needs only PyYAML)
-get diffusers==0.42.1                  # SDXL-shaped UNet2DConditionModel
-get bitsandbytes                       # 8-bit AdamW (optional; large wheel)
+get diffusers==0.36.0                  # SDXL-shaped UNet2DConditionModel (0.42 needs huggingface_hub 1.x,
+                                       # which transformers 4.x refuses)
+get transformers==4.57.6 tokenizers==0.22.2 huggingface_hub==0.36.2  # the image has transformers 5,
+                                       # whose CLIP state-dict keys differ (tests build tiny CLIP models)
+get open-clip-torch==3.3.0             # only its CLIP vocabulary file is read (tiny models' tokenizer)
+get bitsandbytes==0.50.2               # 8-bit AdamW (optional)
+# The run tool carries at most 64 MiB with the working tree: keep only bitsandbytes' CUDA 13 and CPU
+# libraries (the image's torch is built for CUDA 13.0); the wheel shrinks from 43 MB to 7 MB.
+for wheel in "$dir"/bitsandbytes-*.whl; do
+  [ -f "$wheel" ] && zip -q -d "$wheel" 'bitsandbytes/libbitsandbytes_cuda1[12]*.so' \
+    'bitsandbytes/libbitsandbytes_rocm*.so' 'bitsandbytes/libbitsandbytes_xpu*.so' || true
+done
 ls -la "$dir"
 du -sh "$dir"
