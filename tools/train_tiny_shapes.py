@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train the embedded `tiny-shapes` model from scratch, offline, and record how it went.
 
-    python tools/train_tiny_shapes.py --device cpu --max-minutes 60            # 2 CPU cores
-    python tools/train_tiny_shapes.py --device cuda --preset gpu               # one GPU, a few minutes
+    python tools/train_tiny_shapes.py --device cpu --threads 1 --max-minutes 60 --out cpu/tiny-shapes.safetensors  # 2 cores
+    python tools/train_tiny_shapes.py --device cuda --preset gpu --out gpu/tiny-shapes.safetensors  # one GPU, minutes
 
 Stages (all seeded by --seed; images come from `hypernet_ext.standalone.shapes_data`):
 1. Render a pool of captioned shape images (64x64).
