@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import HypernetError, InvalidOptionError
+from ..run_checkpoints import RunCheckpoint
 from ..service import OVERWRITE_LABEL, list_run_checkpoints, use_run_checkpoint
 from . import messages
 from .context import PanelContext
@@ -19,8 +20,16 @@ from .context import PanelContext
 NAME_LABEL = "Name for the copy (the tag name)"
 
 
+def checkpoint_list(ctx: PanelContext) -> list[RunCheckpoint]:
+    """Every run's checkpoints (newest run first); a log folder that cannot be read lists nothing."""
+    try:
+        return list_run_checkpoints(ctx)
+    except (HypernetError, OSError):
+        return []
+
+
 def checkpoint_choices(ctx: PanelContext) -> list[str]:
-    """Labels of every run's checkpoints (newest run first); a broken log folder lists nothing."""
+    """The list's labels (file, step, loss, run: unique per file)."""
     return [c.label() for c in checkpoint_list(ctx)]
 
 
@@ -51,13 +60,6 @@ def unused_checkpoint_notes(ctx: PanelContext, prompt: str) -> list[str]:
     return [f"{name!r} is a checkpoint of run {by_stem[name.lower()].run_name}, not a file in the hypernetworks "
             f"folder: pick it under Run checkpoints and press 'Use this checkpoint'."
             for name in dict.fromkeys(missing) if name.lower() in by_stem]
-
-
-def checkpoint_list(ctx: PanelContext) -> list:
-    try:
-        return list_run_checkpoints(ctx)
-    except (HypernetError, OSError):
-        return []
 
 
 def suggested_name(ctx: PanelContext, choice: Optional[str]) -> str:
@@ -97,7 +99,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
         c["use_button"] = gr.Button("Use this checkpoint", size="sm", scale=1, elem_id=f"{prefix}_use_button")
     c["use_info"] = gr.HTML(elem_id=f"{prefix}_use_info")
 
-    def use_chosen(choice, name, overwrite, *current_tag):
+    def use_chosen(choice, name, overwrite, *_tag):
         try:
             used, message = use(ctx, chosen_path(ctx, choice, refresh_label), name, overwrite)
         except HypernetError as exc:
