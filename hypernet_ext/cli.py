@@ -169,7 +169,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
     "demo": Subcommand("run every step on a built-in model (default tiny-shapes; also tiny-sdxl): sample images -> "
                        "preprocess -> create -> train -> resume -> before/after grid", module="hypernet_ext.demo"),
-    "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
+    "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) "
+                     "on 127.0.0.1; --listen/--share open it to others",
                      module="hypernet_ext.ui.command"),
 }
 
