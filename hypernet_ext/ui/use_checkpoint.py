@@ -16,6 +16,7 @@ from ..run_checkpoints import RunCheckpoint
 from ..service import OVERWRITE_LABEL, list_run_checkpoints, use_run_checkpoint
 from . import messages
 from .context import PanelContext
+from .page_events import on_page_load
 
 NAME_LABEL = "Name for the copy (the tag name)"
 
@@ -115,8 +116,12 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
     tag = [c[tag_key]] if tag_key else []
     c["use_button"].click(use_chosen, inputs=[c["run_checkpoint"], c["use_name"], c["use_overwrite"], *tag],
                           outputs=[*tag, c["use_info"]])
-    c[refresh_key].click(lambda: gr.Dropdown.update(choices=checkpoint_choices(ctx)), outputs=[c["run_checkpoint"]],
+    def refresh_list(current):
+        labels = checkpoint_choices(ctx)
+        return gr.Dropdown.update(choices=labels, value=current if current in labels else None)
+    c[refresh_key].click(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]],
                          show_progress="hidden")
+    on_page_load(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]])  # runs made since start
     if follow is not None:
         def preselect(run, label):
             try:
