@@ -122,6 +122,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
     c[refresh_key].click(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]],
                          show_progress="hidden")
     on_page_load(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]])  # runs made since start
+    c["run_checkpoint_refresh_fn"] = refresh_list  # for a tab that opens: the list as it is now
     if follow is not None:
         def preselect(run, label):
             try:

@@ -152,3 +152,13 @@ def test_a_page_opened_later_lists_runs_made_since_the_start(page, workspace):
     page.locator("#hnx_generate_run_checkpoint input").click()
     expect(page.locator("ul.options li", has_text="style-6.pt (step 6)").first).to_be_visible(timeout=LONG)
     page.keyboard.press("Escape")
+
+
+def test_opening_the_generate_tab_lists_runs_made_meanwhile(page, workspace):
+    make_run(workspace / "runs", steps=(8,))  # e.g. training in the Train tab just saved it
+    page.locator("#hnx_tabs .tab-nav button", has_text="Resume training").first.click()
+    page.locator("#hnx_tabs .tab-nav button", has_text="Generate").first.click()
+    page.wait_for_timeout(1000)
+    page.locator("#hnx_generate_run_checkpoint input").click()
+    expect(page.locator("ul.options li", has_text="style-8.pt (step 8)").first).to_be_visible(timeout=LONG)
+    page.keyboard.press("Escape")
