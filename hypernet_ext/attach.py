@@ -18,7 +18,10 @@ Memo across forwards: a sampler calls the UNet 20-50 times per image with the sa
 so the shared K and V of a context are also kept between forwards and reused when the next
 context has the same shape, dtype and device (cheap fingerprint) and exactly equal values
 (`torch.equal`), and the chain's weights (parameter identity and version counters, bumped by every
-optimizer step or `load_state_dict`) and train/eval modes are unchanged. Prompt editing
+optimizer step or `load_state_dict`) and train/eval modes are unchanged. torch's fused optimizers
+(fused AdamW, the trainer's default) and bitsandbytes' kernels write the weights without bumping
+the version counters, so while a memo exists a global optimizer-step hook bumps them after every
+step (`_bump_versions_after_steps`); code that writes weights through `.data` must call `clear_cache`. Prompt editing
 (`[a:b:0.5]`) or a hires pass changes the context, so the pair is recomputed. Nothing is memoised
 while autograd records the chain (training), and `set`, `detach` and `clear_cache` drop the memo.
 """
@@ -30,6 +33,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .apply import active_pairs, chain_k, chain_v, width_steps
 from .errors import HypernetError
@@ -40,6 +44,24 @@ Pair = tuple[Any, float]
 # stacking a second set of hooks.
 MEMO_ENTRIES = 4  # contexts kept per width: cond and uncond may come in separate forwards
 _ATTACHMENTS: "weakref.WeakKeyDictionary[nn.Module, HypernetworkAttachment]" = weakref.WeakKeyDictionary()
+
+
+_STEP_HOOK: Optional[Any] = None
+
+
+def _bump_versions_after_steps() -> None:
+    """Make every torch optimizer step visible to the memo (installed once, by the first attachment
+    that memoises): fused kernels update the parameters in place but leave their version counters
+    alone, and a training preview would then reuse the text pair of the weights before the step."""
+    global _STEP_HOOK
+    if _STEP_HOOK is None:
+        _STEP_HOOK = register_optimizer_step_post_hook(_bump_parameter_versions)
+
+
+def _bump_parameter_versions(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if params:
+        torch.autograd.graph.increment_version(params)
 
 
 def find_attention_modules(unet: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -193,6 +215,8 @@ class HypernetworkAttachment:
         self.unet = unet
         self.share_text_context = bool(share_text_context)
         self.memoize = bool(memoize)
+        if self.memoize:
+            _bump_versions_after_steps()
         self._memo: dict[int, _Memo] = {}
         self._pairs: tuple[Pair, ...] = ()
         self._chains: dict[int, _WidthChain] = {}

@@ -132,6 +132,29 @@ def test_memo_never_stale_across_weights_strength_mode_and_dtype(unet, inputs):
         assert torch.equal(run_unet(unet, inputs), fresh(0.5))
 
 
+@pytest.mark.parametrize("kind", ["fused", "foreach", "plain"])
+def test_memo_not_stale_after_an_optimizer_step(unet, inputs, kind):
+    """Training previews: memoised text pair, optimizer steps, preview again. torch's fused AdamW
+    writes the weights without bumping their version counters, so the memo must not rely on them
+    alone (found in the real webui: every SDXL preview after the first showed the first one's text
+    pair)."""
+    hn = make_hn("o", 8)
+    other = copy.deepcopy(unet)
+    optimizer = torch.optim.AdamW(hn.parameters(), lr=0.05, **({kind: True} if kind != "plain" else {}))
+    with attach_hypernetworks(unet, [(hn, 1.0)]) as attachment:
+        with torch.no_grad():
+            first = run_unet(unet, inputs)  # the first preview: stores the text pair
+        hn.train()
+        run_unet(unet, inputs).square().mean().backward()
+        optimizer.step()
+        hn.eval()
+        with torch.no_grad():
+            second = run_unet(unet, inputs)
+        assert attachment.memo_stats[TINY_CONTEXT_DIM][0] == 0  # no hit: recomputed after the step
+    with torch.no_grad(), attach_hypernetworks(other, [(hn, 1.0)], memoize=False):
+        assert torch.equal(second, run_unet(other, inputs)) and not torch.equal(second, first)
+
+
 def test_training_forward_never_uses_the_memo(unet, inputs):
     hn = make_hn("t", 6).train()
     text_k = count_calls(hn.pair(TINY_CONTEXT_DIM).k)

@@ -205,6 +205,11 @@ def test_already_trained_far_enough(host, tmp_path, data_dir):
     first = train_hypernetwork(host, make_options(tmp_path, source, data_dir, steps=2))
     again = train_hypernetwork(host, make_options(tmp_path, first.final_path, data_dir, steps=2, log="again"))
     assert again.stopped == "finished" and "already at step 2" in again.message and again.final_path is None
+    # in the words of the interface: the API/panels name the option, the CLI its flag (the REST API said
+    # "--steps" before)
+    assert "set steps=3 or more" in again.message and "--steps" not in again.message
+    from hypernet_ext.cli_wording import cli_message
+    assert "pass --steps 3 or more" in cli_message(again.message)
 
 
 def test_bad_inputs_have_clear_messages(host, tmp_path, data_dir):

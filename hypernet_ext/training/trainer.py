@@ -102,7 +102,8 @@ class Trainer:
         self._check_widths()
         if self.start_step >= opts.steps:
             return self._result(None, StopReason.FINISHED, f"{self.name} is already at step {self.start_step}, "
-                                f"which is not below the requested {opts.steps} steps; raise --steps to train more.")
+                                f"which is not below the requested {opts.steps} steps; set steps={self.start_step + 1} or "
+                                f"more to train further.")  # the CLI shows `pass --steps N`
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
         if resume is not None:  # before anything is written: a forged state must not even start a run
             check_optimizer_state([list(self.hn.parameters())], resume.optimizer_state, f"{opts.hypernetwork}.optim")

@@ -10,7 +10,7 @@ from ..jobs import JobManager
 from ..model_arguments import EMBEDDED_MODELS, default_image_side
 from . import generate_panel
 from .context import PanelContext
-from .panels import build_panel_tabs, panels_javascript
+from .panels import build_panel_tabs, panels_javascript, panels_stylesheet, refresh_on_select
 
 HOST_ADDRESS = "127.0.0.1"
 TITLE = "hypernet-ext"
@@ -47,12 +47,16 @@ def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None)
 def build_app(ctx: PanelContext, generate_size: int = 64):
     """The gradio Blocks of the standalone UI."""
     import gradio as gr
-    with gr.Blocks(title=TITLE, analytics_enabled=False, elem_id="hnx_app") as demo:
+    # The webui loads style.css by itself; here it is handed to gradio, or errors look like plain text.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, elem_id="hnx_app", css=panels_stylesheet()) as demo:
         gr.Markdown(f"## {TITLE}: create, preprocess, train and apply hypernetworks")
         with gr.Tabs(elem_id="hnx_tabs"):
-            build_panel_tabs(ctx)
-            with gr.Tab("Generate", elem_id="hnx_tab_generate"):
-                generate_panel.build(ctx, size=generate_size)
+            panels = build_panel_tabs(ctx)
+            with gr.Tab("Generate", elem_id="hnx_tab_generate") as generate_tab:
+                generate = generate_panel.build(ctx, size=generate_size)
+        refresh_on_select(generate_tab, generate)
+        tags, tags_inputs, tags_outputs = generate["on_tab_open"]
+        panels["create"]["create_event"].then(tags, inputs=tags_inputs, outputs=tags_outputs, show_progress="hidden")
         demo.load(None, None, None, _js="() => {" + panels_javascript() + "\n}")
     return demo
 

@@ -6,8 +6,9 @@ from typing import Any, Optional
 from ..errors import HypernetError, InvalidOptionError
 from ..prompt_tags import format_tag
 from ..tagged_generation import generate_with_tags
-from . import messages
+from . import messages, use_checkpoint
 from .context import PanelContext
+from .page_events import on_page_load
 from ..service import whole
 
 
@@ -25,7 +26,7 @@ def generate(ctx: PanelContext, prompt: str, negative: str, steps, cfg, seed, wi
             ctx.model_lock.release()
     except HypernetError as exc:
         return None, messages.error(str(exc))
-    notes = "\n".join(f"warning: {w}" for w in result.warnings)
+    notes = "\n".join(f"warning: {w}" for w in result.warnings + use_checkpoint.unused_checkpoint_notes(ctx, prompt))
     return result.image, messages.ok(f"Hypernetworks applied: {result.applied_text()}" + (f"\n{notes}" if notes else ""))
 
 
@@ -67,6 +68,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
                 with gr.Column(scale=1, min_width=FIELD_MIN_WIDTH):
                     c["add_tag"] = gr.Button("Add tag to prompt", size="sm", elem_id=f"{prefix}_add_tag")
                     c["refresh"] = gr.Button("Refresh list", size="sm", elem_id=f"{prefix}_refresh")
+            use_checkpoint.build_section(ctx, prefix, c, "refresh", "tag_name")  # a run's checkpoints, copied to be a tag
             with gr.Row(elem_classes=["hnx-grid"]):
                 c["steps"] = gr.Number(20, precision=0, label="Sampling steps", elem_id=f"{prefix}_steps", min_width=FIELD_MIN_WIDTH)
                 c["cfg"] = gr.Number(7.0, label="CFG scale", elem_id=f"{prefix}_cfg", min_width=FIELD_MIN_WIDTH)
@@ -88,6 +90,11 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
                         outputs=[c["image"], c["info"]])
     c["add_tag"].click(add_tag, inputs=[c["prompt"], c["tag_name"], c["tag_weight"]], outputs=[c["prompt"]],
                        show_progress="hidden")
-    c["refresh"].click(lambda: gr.Dropdown.update(choices=ctx.library().names()), outputs=[c["tag_name"]],
-                       show_progress="hidden")
+
+    def refresh_tags(current):
+        names = ctx.library().names()
+        return gr.Dropdown.update(choices=names, value=current if current in names else (names[0] if names else None))
+    c["refresh"].click(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]], show_progress="hidden")
+    on_page_load(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]])
+    c["on_tab_open"] = (refresh_tags, [c["tag_name"]], [c["tag_name"]])
     return c
