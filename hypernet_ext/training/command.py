@@ -147,7 +147,3 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     return 1 if stopped is StopReason.DIVERGED else 0
 
-
-def _is_file(path: Optional[str]) -> bool:
-    return bool(path) and Path(path).is_file()
-

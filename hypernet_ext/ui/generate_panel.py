@@ -96,5 +96,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_generate", size: int = 512) -> d
         return gr.Dropdown.update(choices=names, value=current if current in names else (names[0] if names else None))
     c["refresh"].click(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]], show_progress="hidden")
     on_page_load(refresh_tags, inputs=[c["tag_name"]], outputs=[c["tag_name"]])
-    c["on_tab_open"] = (refresh_tags, [c["tag_name"]], [c["tag_name"]])
+    lists = [c["tag_name"], c["run_checkpoint"]]
+    c["on_tab_open"] = (lambda tag, checkpoint: (refresh_tags(tag), c["run_checkpoint_refresh_fn"](checkpoint)),
+                        lists, lists)
     return c

@@ -12,15 +12,25 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import HypernetError, InvalidOptionError
+from ..run_checkpoints import RunCheckpoint
 from ..service import OVERWRITE_LABEL, list_run_checkpoints, use_run_checkpoint
 from . import messages
 from .context import PanelContext
+from .page_events import on_page_load
 
 NAME_LABEL = "Name for the copy (the tag name)"
 
 
+def checkpoint_list(ctx: PanelContext) -> list[RunCheckpoint]:
+    """Every run's checkpoints (newest run first); a log folder that cannot be read lists nothing."""
+    try:
+        return list_run_checkpoints(ctx)
+    except (HypernetError, OSError):
+        return []
+
+
 def checkpoint_choices(ctx: PanelContext) -> list[str]:
-    """Labels of every run's checkpoints (newest run first); a broken log folder lists nothing."""
+    """The list's labels (file, step, loss, run: unique per file)."""
     return [c.label() for c in checkpoint_list(ctx)]
 
 
@@ -51,13 +61,6 @@ def unused_checkpoint_notes(ctx: PanelContext, prompt: str) -> list[str]:
     return [f"{name!r} is a checkpoint of run {by_stem[name.lower()].run_name}, not a file in the hypernetworks "
             f"folder: pick it under Run checkpoints and press 'Use this checkpoint'."
             for name in dict.fromkeys(missing) if name.lower() in by_stem]
-
-
-def checkpoint_list(ctx: PanelContext) -> list:
-    try:
-        return list_run_checkpoints(ctx)
-    except (HypernetError, OSError):
-        return []
 
 
 def suggested_name(ctx: PanelContext, choice: Optional[str]) -> str:
@@ -97,7 +100,7 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
         c["use_button"] = gr.Button("Use this checkpoint", size="sm", scale=1, elem_id=f"{prefix}_use_button")
     c["use_info"] = gr.HTML(elem_id=f"{prefix}_use_info")
 
-    def use_chosen(choice, name, overwrite, *current_tag):
+    def use_chosen(choice, name, overwrite, *_tag):
         try:
             used, message = use(ctx, chosen_path(ctx, choice, refresh_label), name, overwrite)
         except HypernetError as exc:
@@ -113,8 +116,13 @@ def build_section(ctx: PanelContext, prefix: str, c: dict, refresh_key: str, tag
     tag = [c[tag_key]] if tag_key else []
     c["use_button"].click(use_chosen, inputs=[c["run_checkpoint"], c["use_name"], c["use_overwrite"], *tag],
                           outputs=[*tag, c["use_info"]])
-    c[refresh_key].click(lambda: gr.Dropdown.update(choices=checkpoint_choices(ctx)), outputs=[c["run_checkpoint"]],
+    def refresh_list(current):
+        labels = checkpoint_choices(ctx)
+        return gr.Dropdown.update(choices=labels, value=current if current in labels else None)
+    c[refresh_key].click(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]],
                          show_progress="hidden")
+    on_page_load(refresh_list, inputs=[c["run_checkpoint"]], outputs=[c["run_checkpoint"]])  # runs made since start
+    c["run_checkpoint_refresh_fn"] = refresh_list  # for a tab that opens: the list as it is now
     if follow is not None:
         def preselect(run, label):
             try:

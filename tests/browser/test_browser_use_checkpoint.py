@@ -143,3 +143,22 @@ def test_resume_tab_offers_the_checkpoint_chosen_there(page, workspace):
     trained = workspace / "runs" / RUN / "hypernetworks" / "style-4.pt"
     assert (workspace / "hypernetworks" / "from-resume.pt").read_bytes() == trained.read_bytes()
     page.screenshot(path=str(ARTIFACTS / "use-checkpoint-3-resume.png"), full_page=True)
+
+
+def test_a_page_opened_later_lists_runs_made_since_the_start(page, workspace):
+    make_run(workspace / "runs", steps=(6,))
+    page.reload()
+    page.locator("#hnx_tabs .tab-nav button", has_text="Generate").first.click()
+    page.locator("#hnx_generate_run_checkpoint input").click()
+    expect(page.locator("ul.options li", has_text="style-6.pt (step 6)").first).to_be_visible(timeout=LONG)
+    page.keyboard.press("Escape")
+
+
+def test_opening_the_generate_tab_lists_runs_made_meanwhile(page, workspace):
+    make_run(workspace / "runs", steps=(8,))  # e.g. training in the Train tab just saved it
+    page.locator("#hnx_tabs .tab-nav button", has_text="Resume training").first.click()
+    page.locator("#hnx_tabs .tab-nav button", has_text="Generate").first.click()
+    page.wait_for_timeout(1000)
+    page.locator("#hnx_generate_run_checkpoint input").click()
+    expect(page.locator("ul.options li", has_text="style-8.pt (step 8)").first).to_be_visible(timeout=LONG)
+    page.keyboard.press("Escape")
