@@ -1,4 +1,4 @@
-"""`python -m hypernet_ext <command> ...`: create, train, generate, info, preprocess.
+"""`python -m hypernet_ext <command> ...`: create, train, generate, runs, use, info, preprocess.
 
 Subcommands live in `SUBCOMMANDS`, a table of name -> (help, module path or local functions);
 each module provides `add_arguments(parser)` and `run(args) -> int`, so adding one (e.g. `ui`)
@@ -27,6 +27,7 @@ from .option_cli import add_option_flags, defaults_with, given_values
 from .storage import convert_hypernetwork, load_hypernetwork, read_header
 from .tagged_generation import generate_with_tags, generation_infotext
 from .training.command import parse_size
+from . import use_command
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -154,6 +155,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("train a hypernetwork", module="hypernet_ext.training.command"),
     "generate": Subcommand("render an image with <hypernet:NAME:WEIGHT> prompt tags", add_arguments=_generate_arguments,
                            run=_generate_run),
+    "runs": Subcommand("list training runs and their checkpoints", add_arguments=use_command.add_runs_arguments,
+                       run=use_command.run_runs),
+    "use": Subcommand("copy a run's checkpoint into the hypernetworks folder, to use it with <hypernet:NAME:1>",
+                      add_arguments=use_command.add_arguments, run=use_command.run),
     "info": Subcommand("describe a hypernetwork file", add_arguments=_info_arguments, run=_info_run),
     "convert": Subcommand("convert between .pt (webui format) and .safetensors", add_arguments=_convert_arguments,
                           run=_convert_run),
@@ -164,7 +169,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "preprocess": Subcommand("prepare a folder of images for training", module="hypernet_ext.preprocess.command"),
     "demo": Subcommand("run every step on a built-in model (default tiny-shapes; also tiny-sdxl): sample images -> "
                        "preprocess -> create -> train -> resume -> before/after grid", module="hypernet_ext.demo"),
-    "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) on 127.0.0.1",
+    "ui": Subcommand("serve the web UI (create, preprocess, train, resume, generate) "
+                     "on 127.0.0.1; --listen/--share open it to others",
                      module="hypernet_ext.ui.command"),
 }
 

@@ -39,6 +39,7 @@ class Progress:
             self.step = int(step)
             self._first_step = int(step)
             self.started_at = time.monotonic()
+            self.ended_at: Optional[float] = None  # elapsed time and speed stop counting here
             self.finished = False
             self.error: Optional[str] = None
             self.message = ""
@@ -62,6 +63,8 @@ class Progress:
     def finish(self, message: str = "", error: Optional[str] = None) -> None:
         with self._lock:
             self.finished = True
+            if self.ended_at is None:
+                self.ended_at = time.monotonic()
             self.message = message or self.message
             self.error = error
         if self._bar is not None:
@@ -95,7 +98,7 @@ class Progress:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy of the current state."""
         with self._lock:
-            elapsed = time.monotonic() - self.started_at
+            elapsed = (self.ended_at if self.ended_at is not None else time.monotonic()) - self.started_at
             done = self.step - self._first_step
             rate = done / elapsed if elapsed > 0 and done > 0 else 0.0
             remaining = max(self.total - self.step, 0)

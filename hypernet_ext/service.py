@@ -22,6 +22,7 @@ from .library import HypernetworkLibrary
 from .option_spec import converted, declared_options, option_defaults
 from .preprocess import PreprocessOptions, preprocess
 from .preprocess.captioners import REGISTRY, CaptionerRegistry
+from .run_checkpoints import RunCheckpoint, UsedCheckpoint, run_checkpoints, use_checkpoint
 from .training.data_options import DataOptions
 from .training.host import PreviewParams
 from .training.options import PreviewOptions, TrainingOptions
@@ -32,6 +33,9 @@ TRAIN_OPTION_CLASSES = (TrainingOptions, DataOptions, PreviewOptions)
 TRAIN_INPUTS = ("hypernetwork", "log_dir", "data_dir")  # what a front end gives besides the declared options
 HYPERNETWORK_SUFFIXES = (".pt", ".safetensors")
 WORDING = {"panel": lambda spec: spec.label, "api": lambda spec: spec.name}  # how messages name an option
+OVERWRITE_LABEL = "Overwrite an existing file"
+# how each front end asks for a replacement ("cli": the CLI's cli_message turns it into --overwrite)
+OVERWRITE_HINTS = {"panel": f"tick '{OVERWRITE_LABEL}'", "api": 'send "overwrite": true', "cli": "pass overwrite=True"}
 TXT2IMG_FIELDS = ("prompt", "negative_prompt", "steps", "sampler", "cfg_scale", "seed", "width", "height")
 
 
@@ -47,6 +51,8 @@ class HostContext:
     webui's settings; 64x64 for the tiny model), by option name.
     preview_inputs: the webui's 8 txt2img components [prompt, negative, steps, sampler_name, cfg,
     seed, width, height]; None outside the webui.
+    other_run_roots: folders of runs other trainers wrote (the webui's built-in trainer's
+    `textual_inversion`), whose checkpoints are offered to use (not to resume) beside ours.
     """
 
     hypernetwork_dirs: Callable[[], Sequence[str]]
@@ -60,6 +66,7 @@ class HostContext:
     library_factory: Optional[Callable[[], HypernetworkLibrary]] = None
     model_lock: threading.Lock = field(default_factory=threading.Lock)
     generate_available: bool = False
+    other_run_roots: Callable[[], Sequence[str]] = tuple  # runs of other trainers (the webui's), offered for use
     _library: Optional[HypernetworkLibrary] = field(default=None, repr=False)
 
     def library(self) -> HypernetworkLibrary:
@@ -192,6 +199,37 @@ def describe_resume(checkpoint: CheckpointInfo, options: TrainingOptions) -> str
     how = ("exactly, with its optimizer state" if checkpoint.resumable
            else "with a fresh optimizer (its optimizer state is missing or does not match)")
     return f"Resuming from step {checkpoint.step} {how}. " + describe_start(options)
+
+
+# -- using a run's checkpoint ------------------------------------------------------------------
+def list_run_checkpoints(ctx: HostContext) -> list[RunCheckpoint]:
+    """Every checkpoint of every run under the host's log folder (newest run first), then those of
+    `other_run_roots` (named with the root's folder name: `textual_inversion/<date>/<name>`), each file once."""
+    found = run_checkpoints(ctx.log_dir())
+    for root in ctx.other_run_roots():
+        found += run_checkpoints(root, named_from=Path(str(root)).expanduser().parent)
+    seen: set[str] = set()
+    unique = []
+    for checkpoint in found:
+        key = str(checkpoint.path.resolve())
+        if key not in seen:
+            seen.add(key)
+            unique.append(checkpoint)
+    return unique
+
+
+def use_run_checkpoint(ctx: HostContext, source: Any, name: Any, overwrite: bool = False,
+                       wording: str = "panel") -> UsedCheckpoint:
+    """Copy a checkpoint file into the first hypernetwork folder as NAME, so `<hypernet:NAME>` loads it.
+
+    Refuses to replace a hypernetwork of that name unless `overwrite` (the refusal says how in the
+    front end's words: `wording` is "panel", "api" or "cli"); the library is refreshed at once.
+    """
+    library = ctx.library()
+    used = use_checkpoint(source, name, ctx.first_hypernetwork_dir(), bool(overwrite), OVERWRITE_HINTS[wording],
+                          library=library)
+    library.refresh(force=True)
+    return used
 
 
 # -- preprocessing ----------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
+from .names import shown_name
+
 TEXT_WIDTH_FAMILIES = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
 FAMILY_TEXT_WIDTHS = {family: width for width, family in TEXT_WIDTH_FAMILIES.items()}
 DEFAULT_SIZES = {"sd1": (768, 320, 640, 1280), "sd2": (1024, 320, 640, 1280), "sdxl": (2048, 640, 1280)}
@@ -69,4 +71,4 @@ def match_widths(hypernetwork_sizes: Iterable[int], model_widths: Iterable[int])
 def width_warning(hypernetwork, model_widths: Iterable[int]) -> Optional[str]:
     """`match_widths(...).warning(...)` for a loaded hypernetwork."""
     match = match_widths(getattr(hypernetwork, "sizes", ()), model_widths)
-    return match.warning(getattr(hypernetwork, "name", "?"))
+    return match.warning(shown_name(hypernetwork))

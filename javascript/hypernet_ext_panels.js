@@ -36,6 +36,7 @@
         "Training run": "A run folder under the log directory (<name>/<start time>, one per training start; resuming continues the same run).",
         "Refresh runs": "Read the log directory again.",
         "Show checkpoints": "List the run's checkpoints with their loss and optimizer state.",
+        "Checkpoints": "The run's checkpoints, one row each: step, loss, validation loss, whether its optimizer state is kept and matches the file, the optimizer, the file name.",
         "Resume from checkpoint": "Checkpoint to continue from; with matching optimizer state the run continues exactly.",
         "Train until step (0 = as the run was set)": "New target step; 0 keeps the run's own setting.",
         "Resume training": "Continue training from the chosen checkpoint with the run's saved options.",
@@ -48,6 +49,10 @@
         "Seeds (one row each)": "One row per seed, e.g. 1,2,3 or 1-4.",
         "Add a 'none' column (no hypernetwork)": "Add a column rendered without any hypernetwork, for reference.",
         "Compare these checkpoints": "Render the grid (checkpoints x seeds), show it and save it as compare-<time>.png in the run folder.",
+        // Using a run's checkpoint (ui/use_checkpoint.py: Generate and Resume)
+        "Run checkpoints": "Checkpoints of your training runs (file, step, loss and run; in the webui also its own trainer's, under textual_inversion/<date>/<name>). Tags load files from the hypernetworks folder only: copy a checkpoint there to use it.",
+        "Name for the copy (the tag name)": "File name of the copy in the hypernetworks folder, used as <hypernet:name> (default: the checkpoint's own, <name>-<step>).",
+        "Use this checkpoint": "Copy the chosen checkpoint into the hypernetworks folder under the name given (the run's file stays as it is), so <hypernet:name> tags load it; Generate's tag list then offers it.",
         // Generate (standalone UI)
         "Prompt": "Text prompt; <hypernet:name:strength> tags apply hypernetworks.",
         "Negative prompt": "What the image should not show.",
@@ -139,16 +144,20 @@
     }
 
     var lastClick = {};
+    var RUNNING_POLL_MS = 900;
+    var IDLE_POLL_MS = 5000;  // a job started from another tab or page shows up within this
 
-    // Click the visible live view's refresh button while its status says a job is running.
+    // Click the visible live view's refresh button: about every second while its status says a job
+    // is running, every few seconds otherwise.
     function pollLiveViews() {
         appRoot().querySelectorAll('[id^="hnx_"][id$="_live_status"]').forEach(function(status) {
-            if (!visible(status) || !status.querySelector('[data-hnx-running="true"]')) {
+            if (!visible(status)) {
                 return;
             }
+            var wait = status.querySelector('[data-hnx-running="true"]') ? RUNNING_POLL_MS : IDLE_POLL_MS;
             var button = appRoot().querySelector("#" + status.id.replace(/_live_status$/, "_live_refresh"));
             var now = Date.now();
-            if (button && (!lastClick[status.id] || now - lastClick[status.id] > 900)) {
+            if (button && (!lastClick[status.id] || now - lastClick[status.id] > wait)) {
                 lastClick[status.id] = now;
                 button.click();
             }

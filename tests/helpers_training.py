@@ -9,8 +9,10 @@ from hypernet_ext import create_hypernetwork
 from hypernet_ext.storage import save_hypernetwork
 from hypernet_ext.training.data import DataOptions
 from hypernet_ext.training.options import TrainingOptions
+from hypernet_ext.training.run_folder import CHECKPOINT_FOLDER
 
 from helpers_data import write_image
+from helpers_webui import write_hypernetwork
 
 SMALL_SIZES = (32, 64, 128)
 
@@ -46,3 +48,13 @@ def state(path: Path) -> dict[str, torch.Tensor]:
 
 def same_weights(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def make_run(root, name="style", stamp="20260102-030405", steps=(2, 4)):
+    """A run folder as training writes it: `<root>/<name>/<stamp>/hypernetworks/<name>-<step>.pt` (+ loss.csv)."""
+    run = root / name / stamp
+    for step in steps:
+        write_hypernetwork(run / CHECKPOINT_FOLDER, f"{name}-{step}", seed=100 + step)
+    (run / "loss.csv").write_text("step,epoch,epoch_step,loss,learn_rate\n" + "".join(
+        f"{s},0,{s},{0.5 / s},0.001\n" for s in steps))
+    return run

@@ -25,3 +25,14 @@ def test_installed_copy_finds_the_panels_script(tmp_path, monkeypatch):
     copy.write_text("// copy", encoding="utf-8")
     monkeypatch.setattr(panels, "JS_PLACES", (tmp_path / "missing.js", copy))
     assert panels.panels_javascript() == "// copy"
+
+
+def test_the_standalone_ui_loads_the_stylesheet(tmp_path, monkeypatch):
+    """style.css (errors styled as errors) is read from the checkout, else from the installed copy."""
+    from hypernet_ext.ui import panels
+    assert ".hnx-error" in panels.panels_stylesheet()
+    copy = tmp_path / "assets" / panels.CSS_NAME
+    copy.parent.mkdir()
+    copy.write_text(".hnx-error {}", encoding="utf-8")
+    monkeypatch.setattr(panels, "CSS_PLACES", (tmp_path / "missing.css", copy))
+    assert panels.panels_stylesheet() == ".hnx-error {}"

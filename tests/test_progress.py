@@ -21,6 +21,25 @@ def test_snapshot_tracks_steps_fields_and_eta():
     assert snap["finished"] and snap["message"] == "done" and snap["error"] is None
 
 
+def test_elapsed_time_and_speed_stop_counting_at_finish(monkeypatch):
+    """A finished job's live view must not keep counting: elapsed and speed are frozen at the end."""
+    clock = [100.0]
+    monkeypatch.setattr("hypernet_ext.progress.time.monotonic", lambda: clock[0])
+    progress = Progress(10, "job")
+    clock[0] += 4.0
+    progress.update(step=8)
+    running = progress.snapshot()
+    assert (running["elapsed"], running["rate"]) == (4.0, 2.0)
+    clock[0] += 1.0
+    progress.finish("done")
+    clock[0] += 60.0  # the page keeps polling long after the end
+    snap = progress.snapshot()
+    assert (snap["elapsed"], snap["rate"]) == (5.0, 1.6)
+    progress.start(10, "again")  # a new start counts afresh
+    clock[0] += 2.0
+    assert progress.snapshot()["elapsed"] == 2.0
+
+
 def test_cancel_from_another_thread():
     progress = Progress(5)
     assert not progress.cancelled

@@ -77,3 +77,20 @@ def test_saved_form_values_do_not_share_keys_with_the_builtin_train_tab(webui):
     assert ours and all(getattr(b, "custom_script_source", None) == train_tabs.UI_CONFIG_SOURCE for b in ours)
     assert any(b.label == "Log directory" for b in ours)
     assert getattr(builtin, "custom_script_source", None) is None
+
+
+def test_train_tabs_fill_live_views_and_lists_when_a_page_opens(webui):
+    """Inside the webui, too, a page that opens reads the running job and the lists afresh (issue 10):
+    the panels' load events travel with the webui's Train tab Blocks into its page."""
+    from hypernet_ext.webui.panels import train_tabs
+    with gradio.Blocks() as train_interface:
+        with gradio.Tabs():
+            train_tabs.on_ui_train_tabs(type("Params", (), {"txt2img_preview_params": None})())
+    with gradio.Blocks() as page:
+        train_interface.render()  # what the webui does with each tab's Blocks
+    ids = {getattr(b, "elem_id", None): i for i, b in page.blocks.items()}
+    loaded = {o for d in page.config["dependencies"] if d["trigger"] == "load" for o in d["outputs"]}
+    for elem_id in ("hnx_train_live_status", "hnx_train_hypernetwork",
+                    "hnx_resume_live_status", "hnx_resume_run", "hnx_resume_table",
+                    "hnx_preprocess_live_status"):
+        assert ids[elem_id] in loaded, elem_id

@@ -6,8 +6,8 @@ import sys
 
 from helpers_webui import REPO, STUB, load_script, start, webui  # noqa: F401 (fixture)
 
-EXPECTED_CALLBACKS = ("before_ui", "ui_settings", "ui_train_tabs", "app_started", "model_loaded", "infotext_pasted",
-                      "script_unloaded")
+EXPECTED_CALLBACKS = ("before_ui", "ui_settings", "ui_train_tabs", "before_component", "after_component", "app_started",
+                      "model_loaded", "infotext_pasted", "script_unloaded")
 
 
 def test_script_registers_one_callback_per_event(webui):

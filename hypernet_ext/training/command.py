@@ -12,11 +12,11 @@ from typing import Optional
 
 from ..cli_wording import cli_message
 from ..errors import InvalidOptionError
+from ..names import run_name
 from ..model_arguments import MODEL_HELP, add_model_options, default_image_side, load_host_from_args
 from ..option_cli import add_option_flags, defaults_with, given_values
 from ..option_spec import parse_keyword_text
 from ..progress import terminal_progress
-from ..storage import read_header
 from .data_options import DataOptions
 from .options import PreviewOptions, TrainingOptions
 from .stop_reason import StopReason
@@ -95,15 +95,17 @@ def model_defaults(model: str) -> dict:
     return {"width": side, "height": side} if side != 512 else {}
 
 
-def options_from_args(args: argparse.Namespace, hypernetwork_name: str) -> TrainingOptions:
+def options_from_args(args: argparse.Namespace, hypernetwork_name: str = "") -> TrainingOptions:
     """TrainingOptions from the flags given, else a resumed run's saved options, else the defaults.
 
-    A new run gets a folder of its own under --log-dir; a resumed one continues in its run folder.
+    A new run gets a folder of its own under --log-dir, named after the file (names.py); a resumed
+    one continues in its run folder, under the run's name.
     """
     hypernetwork = args.resume if isinstance(args.resume, str) else args.hypernetwork
     if not hypernetwork:
         raise UsageError("Give --hypernetwork FILE (or --resume CHECKPOINT).")
     run, saved, saved_data = _resumed_run(hypernetwork) if args.resume else (None, {}, {})
+    hypernetwork_name = run_name(hypernetwork, hypernetwork_name or saved_data.get("name", ""))
     data_dir = args.data or saved_data.get("data_dir")
     if not data_dir:
         raise UsageError("Give --data DIR, the folder of training images.")
@@ -129,9 +131,7 @@ def _resumed_run(checkpoint: str) -> tuple[Optional[Path], dict, dict]:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, load the model, train. Raises InvalidOptionError (exit 2) / HypernetError (exit 1)."""
-    file = args.resume if isinstance(args.resume, str) else args.hypernetwork
-    header = read_header(file) if _is_file(file) else {"name": "hypernetwork"}
-    options = options_from_args(args, header["name"]).validate()
+    options = options_from_args(args).validate()
     print(f"Loading model {args.model} ...", file=sys.stderr)
     from .distributed import init_process_group, launched_ranks, train_distributed
     from .low_vram import UNET_WEIGHT_DTYPES
@@ -146,8 +146,4 @@ def run(args: argparse.Namespace) -> int:
     if stopped is StopReason.INTERRUPTED:
         return EXIT_INTERRUPTED
     return 1 if stopped is StopReason.DIVERGED else 0
-
-
-def _is_file(path: Optional[str]) -> bool:
-    return bool(path) and Path(path).is_file()
 

@@ -209,10 +209,11 @@ class TrainingData:
         for group in pending.values():
             items.extend(self._encode(group))
         if not items:
-            reasons = "; ".join(f"{name}: {why}" for name, why in self.report.skipped[:10])
-            raise DatasetEmptyError(
-                f"none of the {len(files)} image(s) in {str(self._root)!r} could be used ({reasons}); "
-                "fix or replace these files")
+            reasons = "".join(f"\n  {name}: {why}" for name, why in self.report.skipped[:10])
+            more = len(self.report.skipped) - 10
+            raise DatasetEmptyError(  # one line per file, so front ends can show them as a list
+                f"none of the {len(files)} image(s) in {str(self._root)!r} could be used; fix or replace "
+                f"these files:{reasons}" + (f"\n  ... and {more} more" if more > 0 else ""))
         return sorted(items, key=lambda item: item.index)
 
     def _skip(self, source: str, reason: str) -> None:

@@ -26,7 +26,7 @@ from ..errors import HypernetError, InvalidOptionError
 from ..option_spec import declared_options
 from ..safe_paths import inside
 from ..safe_paths import safe_component as _safe_component
-from ..storage import read_optimizer_header
+from ..storage import optimizer_state_path, read_optimizer_header
 from .data_options import DataOptions
 from .host import PreviewParams
 from .options import PreviewOptions, TrainingOptions
@@ -149,8 +149,13 @@ def validation_losses(run: Any) -> dict[int, float]:
     return _column_by_step(Path(str(run)) / VALIDATION_CSV, "val_loss")
 
 
-def list_checkpoints(run: Any) -> list[CheckpointInfo]:
-    """Checkpoints of a run by step, with loss, validation loss (best marked) and optimizer state."""
+def list_checkpoints(run: Any, optimizer_state: bool = True) -> list[CheckpointInfo]:
+    """Checkpoints of a run by step, with loss, validation loss (best marked) and optimizer state.
+
+    `optimizer_state=False` skips the sidecars (checking one hashes its checkpoint: seconds for a
+    few hundred full-size files), for lists that only use the checkpoints (has_optimizer then says
+    whether a sidecar exists; optimizer_matches stays False).
+    """
     folder = Path(str(run or "")).expanduser() / CHECKPOINT_FOLDER
     if not folder.is_dir():
         raise InvalidOptionError(f"{folder} does not exist; pick a run folder that holds a '{CHECKPOINT_FOLDER}' "
@@ -162,7 +167,11 @@ def list_checkpoints(run: Any) -> list[CheckpointInfo]:
         if match is None or path.suffix.lower() not in (".pt", ".safetensors"):
             continue
         step = int(match["step"])
-        found.append(_checkpoint(path, step, losses.get(step), validation.get(step)))
+        if optimizer_state:
+            found.append(_checkpoint(path, step, losses.get(step), validation.get(step)))
+        else:
+            found.append(CheckpointInfo(path, step, losses.get(step), optimizer_state_path(path).exists(), False,
+                                        None, None, validation.get(step)))
     scored = [c.val_loss for c in found if c.val_loss is not None]
     if scored:
         best = min(scored)

@@ -25,6 +25,7 @@ import torch
 
 from ..errors import HypernetError, InvalidOptionError
 from ..hypernetwork import Hypernetwork
+from ..names import run_name
 from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..widths import host_family, width_warning
@@ -81,6 +82,7 @@ class Trainer:
         self.validation = None  # training/validation.py's TrainingValidation when a validation set is given
         # Set by run() once the file, dataset and optimizer are ready; declared here so every state is known.
         self.hn: Optional[Hypernetwork] = None
+        self.name = ""  # the run's name (names.run_name): in messages, checkpoint and preview file names
         self.start_step = 0
         self.suffix = ".pt"
         self.data = None
@@ -94,11 +96,12 @@ class Trainer:
     def run(self) -> TrainingResult:
         opts = self.options.validate()
         self.hn = load_hypernetwork(opts.hypernetwork)
+        self.name = run_name(opts.hypernetwork, opts.data.name)  # the file's name, not the one stored in it
         self.start_step = int(self.hn.step)
         self.suffix = ".safetensors" if str(opts.hypernetwork).lower().endswith(".safetensors") else ".pt"
         self._check_widths()
         if self.start_step >= opts.steps:
-            return self._result(None, StopReason.FINISHED, f"{self.hn.name} is already at step {self.start_step}, "
+            return self._result(None, StopReason.FINISHED, f"{self.name} is already at step {self.start_step}, "
                                 f"which is not below the requested {opts.steps} steps; set steps={self.start_step + 1} or "
                                 f"more to train further.")  # the CLI shows `pass --steps N`
         resume = load_resume_state(opts.hypernetwork, self.start_step) if opts.resume else None
@@ -125,11 +128,16 @@ class Trainer:
             restore()
 
     # -- setup ---------------------------------------------------------------------------------
+    def _description(self) -> str:
+        source = Path(self.options.hypernetwork).name
+        same = Path(source).stem == self.name
+        return f"Training {self.name}" + ("" if same else f" (from {source})")
+
     def _check_widths(self) -> None:
         widths = set(getattr(self.host, "attention_widths", ()) or ())
         if widths and not widths.intersection(self.hn.sizes):
             raise InvalidOptionError(
-                f"Hypernetwork {self.hn.name} has widths {list(self.hn.sizes)}, but this model's attention "
+                f"Hypernetwork {self.name} has widths {list(self.hn.sizes)}, but this model's attention "
                 f"layers use {sorted(widths)}; create a hypernetwork with matching sizes for this model.")
         mismatch = width_warning(self.hn, getattr(self.host, "attention_widths", ()) or ())
         if mismatch:  # trains only the matching widths; say so in the result message
@@ -145,7 +153,7 @@ class Trainer:
             self.hn.metadata["base_family"] = host_family(self.host)
         self.hn.sd_checkpoint = self.host.model_hash or self.hn.sd_checkpoint
         self.hn.sd_checkpoint_name = self.host.model_name or self.hn.sd_checkpoint_name
-        self.loss_log = LossLog(self.log_dir, opts.csv_every, self.start_step, title=f"{self.hn.name} loss")
+        self.loss_log = LossLog(self.log_dir, opts.csv_every, self.start_step, title=f"{self.name} loss")
         self.tensorboard = TensorBoardLog(self.log_dir) if opts.tensorboard else None
         self.guard = LossGuard(opts.loss_guard_threshold, opts.loss_guard_steps)
 
@@ -174,7 +182,7 @@ class Trainer:
     # -- loop ----------------------------------------------------------------------------------
     def _train(self) -> TrainingResult:
         opts = self.options
-        self.progress.start(opts.steps, f"Training {self.hn.name}", step=self.start_step)
+        self.progress.start(opts.steps, self._description(), step=self.start_step)
         attachment = attach_hypernetworks(self.host.unet, [(self.hn, 1.0)])
         self.encoders = EncoderOffload(self.host, opts.offload_encoders, text_cached=self.data.prompts.is_static)
         bad_text = None
@@ -280,7 +288,7 @@ class Trainer:
 
     # -- outputs -------------------------------------------------------------------------------
     def _save(self, step: int) -> Path:
-        path = checkpoint_path(self.checkpoint_dir, self.hn.name, step, self.suffix)
+        path = checkpoint_path(self.checkpoint_dir, self.name, step, self.suffix)
         if same_file(path, self.options.hypernetwork):
             return path  # resuming from this very checkpoint: it already holds these weights
         self._write(path)
@@ -299,6 +307,7 @@ class Trainer:
                                 f"space or fix the folder's permissions, then resume.") from None
 
     def _save_checkpoint(self, path: Path) -> Path:
+        self.hn.name = path.stem  # each file stores its own file name, as the webui's trainer writes them
         return save_checkpoint(self.hn, path, optimizer_name=self.optimizer_name, optimizer=self.optimizer,
                                scaler=self.scaler, schedule=self.lr_schedule.describe(), seed=self.options.seed,
                                with_optimizer=self.options.save_optimizer_state)
@@ -322,7 +331,7 @@ class Trainer:
             if "no-preview" not in self.notes:
                 self.notes.append("no-preview")
             return None
-        path = save_preview(image, self.images_dir, self.hn.name, step, params.prompt, params.negative_prompt)
+        path = save_preview(image, self.images_dir, self.name, step, params.prompt, params.negative_prompt)
         self.previews.append(path)
         return path
 

@@ -10,7 +10,7 @@ from ..jobs import JobManager
 from ..model_arguments import EMBEDDED_MODELS, default_image_side
 from . import generate_panel
 from .context import PanelContext
-from .panels import build_panel_tabs, panels_javascript
+from .panels import build_panel_tabs, panels_javascript, panels_stylesheet, refresh_on_select
 
 HOST_ADDRESS = "127.0.0.1"
 TITLE = "hypernet-ext"
@@ -47,21 +47,26 @@ def standalone_context(settings: StandaloneSettings, host: Optional[Any] = None)
 def build_app(ctx: PanelContext, generate_size: int = 64):
     """The gradio Blocks of the standalone UI."""
     import gradio as gr
-    with gr.Blocks(title=TITLE, analytics_enabled=False, elem_id="hnx_app") as demo:
+    # The webui loads style.css by itself; here it is handed to gradio, or errors look like plain text.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, elem_id="hnx_app", css=panels_stylesheet()) as demo:
         gr.Markdown(f"## {TITLE}: create, preprocess, train and apply hypernetworks")
         with gr.Tabs(elem_id="hnx_tabs"):
-            build_panel_tabs(ctx)
-            with gr.Tab("Generate", elem_id="hnx_tab_generate"):
-                generate_panel.build(ctx, size=generate_size)
+            panels = build_panel_tabs(ctx)
+            with gr.Tab("Generate", elem_id="hnx_tab_generate") as generate_tab:
+                generate = generate_panel.build(ctx, size=generate_size)
+        refresh_on_select(generate_tab, generate)
+        tags, tags_inputs, tags_outputs = generate["on_tab_open"]
+        panels["create"]["create_event"].then(tags, inputs=tags_inputs, outputs=tags_outputs, show_progress="hidden")
         demo.load(None, None, None, _js="() => {" + panels_javascript() + "\n}")
     return demo
 
 
-def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True):
-    """Load the model, build the UI and serve it on 127.0.0.1:`port`."""
+def serve(settings: StandaloneSettings, port: int = 7861, block: bool = True, address: str = HOST_ADDRESS,
+          share: bool = False, auth: Optional[list] = None):
+    """Load the model, build the UI and serve it on `address`:`port` (see ui/command.py for --listen/--share)."""
     ctx = standalone_context(settings)
     demo = build_app(ctx, generate_size=default_image_side(settings.model, ctx.host()))
     demo.queue(concurrency_count=4)
-    demo.launch(server_name=HOST_ADDRESS, server_port=int(port), prevent_thread_lock=not block,
-                show_api=False, quiet=False, inbrowser=False)
+    demo.launch(server_name=address, server_port=int(port), prevent_thread_lock=not block, share=share,
+                auth=auth, show_api=False, quiet=False, inbrowser=False)
     return demo

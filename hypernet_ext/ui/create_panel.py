@@ -90,7 +90,14 @@ def build(ctx: PanelContext, prefix: str = "hnx_create") -> dict:
     for f in FIELDS:
         if f not in NOT_ESTIMATED:
             c[f].change(shown(estimate_html), inputs=inputs, outputs=[c["estimate"]], show_progress="hidden")
-    c["create"].click(shown(lambda form: create_html(form, ctx)), inputs=inputs, outputs=[c["result"]])
+
+    def create_clicked(*values):
+        """(result, estimate): an error shows once, under the button; the estimate steps aside when it
+        would repeat it (it shows the same option error while typing)."""
+        result = shown(lambda form: create_html(form, ctx))(*values)
+        estimate_now = shown(estimate_html)(*values)
+        return result, ("" if estimate_now == result else estimate_now)
+    c["create_event"] = c["create"].click(create_clicked, inputs=inputs, outputs=[c["result"], c["estimate"]])
 
     def refresh_widths():
         offered = [str(w) for w in ctx.widths_offered()]

@@ -11,6 +11,7 @@ from ..jobs import JobManager
 from ..progress import format_seconds
 from ..training.loss_plot import render_loss_curve
 from ..training.run_folder import learning_rates_by_step, losses_by_step, validation_losses
+from .messages import text_html
 
 RUNNING_ATTRIBUTE = 'data-hnx-running="true"'
 
@@ -38,12 +39,15 @@ def status_html(status: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
     message = status.get("message") or p.get("message") or ""
     kind = "error" if status.get("state") == "failed" else "note"
-    note = f'<div class="hnx-message hnx-{kind}">{html.escape(message)}</div>' if message else ""
+    note = f'<div class="hnx-message hnx-{kind}">{text_html(message)}</div>' if message else ""
     fraction = min(max(float(p.get("fraction") or 0.0), 0.0), 1.0)
     bar = (f'<div class="hnx-bar"><div class="hnx-bar-fill" style="width:{fraction * 100:.1f}%"></div></div>'
            if p.get("total") else "")
-    return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" '
-            f'data-hnx-state="{html.escape(str(status.get("state")))}">{bar}<table>{cells}</table>{note}</div>')
+    # state, kind and job id let a page (and a test) tell this job from the previous one
+    marks = " ".join(f'data-hnx-{key}="{html.escape(str(status.get(field)))}"'
+                     for key, field in (("state", "state"), ("kind", "kind"), ("job", "id")))
+    return (f'<div class="hnx-live" data-hnx-running="{"true" if running else "false"}" {marks}>'
+            f'{bar}<table>{cells}</table>{note}</div>')
 
 
 class _PlotCache:
@@ -111,6 +115,23 @@ def latest_preview(jobs: JobManager) -> Optional[str]:
         return None
     preview = job.progress.snapshot().get("preview")
     return str(preview) if preview else None
+
+
+def live_outputs(c: dict) -> list:
+    """A panel's live view components, in `live_values` order."""
+    return [c["status"], c["loss_plot"], c["preview_image"]]
+
+
+def wire_live_view(c: dict, jobs: JobManager, kind: str = "training") -> None:
+    """Fill the live view on every page open (a reload or a second tab shows a running job at once)
+    and on "Refresh status" (which the panels' script clicks while a job runs)."""
+    from .page_events import on_page_load
+
+    def refresh():
+        return live_values(jobs, kind)
+    on_page_load(refresh, outputs=live_outputs(c))
+    c["refresh"].click(refresh, outputs=live_outputs(c), show_progress="hidden")
+    c["live_refresh_fn"] = refresh
 
 
 def live_values(jobs: JobManager, kind: str = "training") -> tuple[str, Any, Optional[str]]:

@@ -20,8 +20,26 @@ def note(text: str) -> str:
 
 
 def _box(kind: str, text: str) -> str:
-    lines = "<br>".join(html.escape(line) for line in str(text).splitlines()) or "&nbsp;"
-    return f'<div class="hnx-message hnx-{kind}">{lines}</div>'
+    return f'<div class="hnx-message hnx-{kind}">{text_html(text)}</div>'
+
+
+def text_html(text: str) -> str:
+    """`text` as HTML, one line per line; indented lines (the skipped files under "3 file(s) skipped:",
+    a report's warnings) become a bulleted list under the line before them, one item each."""
+    parts: list[str] = []
+    items: list[str] = []
+    for line in str(text).splitlines():
+        if line[:1].isspace() and line.strip():
+            items.append(f"<li>{html.escape(line.strip())}</li>")
+            continue
+        if items:
+            parts.append(f'<ul class="hnx-list">{"".join(items)}</ul>')
+            items = []
+        if line.strip():
+            parts.append(f"<div>{html.escape(line)}</div>")
+    if items:
+        parts.append(f'<ul class="hnx-list">{"".join(items)}</ul>')
+    return "".join(parts) or "&nbsp;"
 
 
 def guarded(fn):

@@ -10,6 +10,8 @@ JS_NAME = "hypernet_ext_panels.js"
 # In a checkout (and the webui extension) the script sits in javascript/; an installed package has a copy.
 JS_PLACES = (Path(__file__).resolve().parents[2] / "javascript" / JS_NAME,
              Path(__file__).resolve().parent / "assets" / JS_NAME)
+CSS_NAME = "style.css"
+CSS_PLACES = (Path(__file__).resolve().parents[2] / CSS_NAME, Path(__file__).resolve().parent / "assets" / CSS_NAME)
 TABS = (("Create hypernetwork", "create"), ("Preprocess images", "preprocess"), ("Train hypernetwork", "train"),
         ("Resume training", "resume"))
 
@@ -29,14 +31,35 @@ def build_panel_tabs(ctx: PanelContext, tab_prefix: str = "hnx_tab", title_suffi
             panels[key] = builders[key](ctx)
         panels["tabs"][key] = tab
     train = panels["train"]
-    panels["create"]["create"].click(train["refresh_list_fn"], inputs=[train["hypernetwork"]],
-                                     outputs=[train["hypernetwork"]], show_progress="hidden")
+    # After (not beside) the creation, or the list would be read before the file is written.
+    panels["create"]["create_event"].then(train["refresh_list_fn"], inputs=[train["hypernetwork"]],
+                                          outputs=[train["hypernetwork"]], show_progress="hidden")
+    for key, tab in panels["tabs"].items():
+        refresh_on_select(tab, panels[key])
     return panels
+
+
+def refresh_on_select(tab, components: dict) -> None:
+    """Opening a tab brings its lists and live view up to date (another tab or page may have changed them)."""
+    if "on_tab_open" in components:
+        fn, inputs, outputs = components["on_tab_open"]
+        tab.select(fn, inputs=inputs, outputs=outputs, show_progress="hidden", queue=False)
 
 
 def panels_javascript() -> str:
     """The source of `javascript/hypernet_ext_panels.js` (tooltips and live-view polling)."""
-    for place in JS_PLACES:
+    return _asset(JS_PLACES)
+
+
+def panels_stylesheet() -> str:
+    """The source of `style.css` (messages, errors, live view); the webui loads it by itself, the
+    standalone UI passes it to gr.Blocks(css=...)."""
+    return _asset(CSS_PLACES)
+
+
+def _asset(places: tuple) -> str:
+    for place in places:
         if place.is_file():
             return place.read_text(encoding="utf-8")
-    raise FileNotFoundError(f"{JS_NAME} is missing from {' and '.join(str(p.parent) for p in JS_PLACES)}; reinstall")
+    raise FileNotFoundError(f"{places[0].name} is missing from {' and '.join(str(p.parent) for p in places)}; "
+                            f"reinstall")

@@ -1,14 +1,17 @@
 """Resume panel: pick a training run, see its checkpoints, resume from any of them in one click."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 from ..errors import HypernetError, InvalidOptionError
 from ..service import describe_resume, start_resume, status
-from ..training.run_folder import CHECKPOINT_COLUMNS, CheckpointInfo, checkpoint_rows, list_checkpoints, list_runs
+from ..training.run_folder import (CHECKPOINT_COLUMNS, CHECKPOINT_FOLDER, VALIDATION_CSV, CheckpointInfo,
+                                   checkpoint_rows, list_checkpoints, list_runs)
 from . import messages
 from .context import PanelContext
-from .live import live_values, status_html
+from .live import live_outputs, live_values, status_html
+from .page_events import on_page_load
 
 TABLE_HEADERS = CHECKPOINT_COLUMNS
 
@@ -31,8 +34,8 @@ def resume_html(run: str, label: str, steps: Optional[float], ctx: PanelContext,
         options, job = start_resume(run, checkpoint, steps, ctx)
         job.data["task_id"] = task_id
     except HypernetError as exc:
-        return messages.error(str(exc)) + status_html(status(ctx))
-    return messages.ok(describe_resume(checkpoint, options)) + status_html(status(ctx))
+        return messages.error(str(exc))
+    return messages.ok(describe_resume(checkpoint, options))
 
 
 def checkpoints_view(run: str) -> tuple[list[list], list[str], str]:
@@ -48,6 +51,21 @@ def checkpoints_view(run: str) -> tuple[list[list], list[str], str]:
     return checkpoint_rows(checkpoints), [c.label() for c in checkpoints], note
 
 
+def checkpoints_signature(run: str, ctx: PanelContext) -> tuple:
+    """What changes when the run's checkpoint table would: its checkpoint files, its validation log and
+    the job's state (a job's last checkpoint and losses are in place once it ends). File stats only, so
+    the live view's once-a-second poll stays cheap."""
+    folder = Path(str(run or "")).expanduser()
+    try:
+        files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                       for p in (folder / CHECKPOINT_FOLDER).iterdir())
+        validation = (folder / VALIDATION_CSV).stat().st_mtime_ns if (folder / VALIDATION_CSV).is_file() else None
+    except OSError:
+        files, validation = [], None
+    job = status(ctx)
+    return (str(run or ""), tuple(files), validation, job.get("id"), job.get("state"))
+
+
 def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
     import gradio as gr
     c: dict = {}
@@ -58,8 +76,8 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
                                    label="Training run", elem_id=f"{prefix}_run")
             c["refresh_runs"] = gr.Button("Refresh runs", size="sm", elem_id=f"{prefix}_refresh_runs")
             c["show"] = gr.Button("Show checkpoints", size="sm", elem_id=f"{prefix}_show")
-        c["table"] = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, label="Checkpoints",
-                                  elem_id=f"{prefix}_table")
+        from .tables import headed_table
+        c["table"] = headed_table(gr, TABLE_HEADERS, label="Checkpoints", elem_id=f"{prefix}_table")
         c["note"] = gr.HTML(elem_id=f"{prefix}_note")
         with gr.Row():
             c["checkpoint"] = gr.Dropdown([], label="Resume from checkpoint", elem_id=f"{prefix}_checkpoint")
@@ -67,6 +85,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
                                    elem_id=f"{prefix}_steps")
         with gr.Row():
             c["resume"] = gr.Button("Resume training", variant="primary", elem_id=f"{prefix}_start")
+        c["message"] = gr.HTML(elem_id=f"{prefix}_message")
         with gr.Row():
             c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
         c["status"] = gr.HTML(status_html(status(ctx)), elem_id=f"{prefix}_live_status",
@@ -76,24 +95,53 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
             c["preview_image"] = gr.Image(None, type="filepath", interactive=False, label="Latest preview",
                                           elem_id=f"{prefix}_preview_image")
         c["task_id"] = gr.Textbox(visible=False, elem_id=f"{prefix}_task_id")
+        c["shown_checkpoints"] = gr.State(None)  # checkpoints_signature of the table shown
         from .compare_section import build_section
         build_section(ctx, prefix, c)
+        with gr.Accordion("Use a checkpoint for generating", open=False, elem_id=f"{prefix}_use"):
+            from .use_checkpoint import build_section as build_use_section
+            build_use_section(ctx, prefix, c, "refresh_runs",  # copy a checkpoint into the hypernetworks folder
+                              follow=lambda run, label: find_checkpoint(run, label).path)
 
     def show(run):
         rows, labels, note = checkpoints_view(run)
         return (rows, gr.Dropdown.update(choices=labels, value=labels[-1] if labels else None), note,
-                gr.CheckboxGroup.update(choices=labels, value=[]))
+                gr.CheckboxGroup.update(choices=labels, value=[]), checkpoints_signature(run, ctx))
 
     def refresh_runs(current):
         found = list_runs(ctx.log_dir())
         return gr.Dropdown.update(choices=found, value=current or (found[0] if found else None))
-    shown = [c["table"], c["checkpoint"], c["note"], c["compare_pick"]]
+
+    def refresh(run, chosen, compared, shown_signature):
+        """The live view, and the checkpoint table when the run's checkpoints changed (e.g. after a resume),
+        keeping the checkpoints the user picked."""
+        signature = checkpoints_signature(run, ctx)
+        if not run or signature == shown_signature:
+            return (*live_values(ctx.jobs), *[gr.update()] * 4, shown_signature)
+        rows, labels, note = checkpoints_view(run)
+        return (*live_values(ctx.jobs), rows,
+                gr.Dropdown.update(choices=labels, value=chosen if chosen in labels else
+                                   (labels[-1] if labels else None)), note,
+                gr.CheckboxGroup.update(choices=labels, value=[label for label in compared or [] if label in labels]),
+                signature)
+    shown = [c["table"], c["checkpoint"], c["note"], c["compare_pick"], c["shown_checkpoints"]]
     c["show"].click(show, inputs=[c["run"]], outputs=shown)
     c["run"].change(show, inputs=[c["run"]], outputs=shown, show_progress="hidden")
-    c["refresh"].click(lambda: live_values(ctx.jobs), outputs=[c["status"], c["loss_plot"], c["preview_image"]],
-                       show_progress="hidden")
+    live = [c["run"], c["checkpoint"], c["compare_pick"], c["shown_checkpoints"]]
+    c["refresh"].click(refresh, inputs=live, outputs=live_outputs(c) + shown, show_progress="hidden")
     c["refresh_runs"].click(refresh_runs, inputs=[c["run"]], outputs=[c["run"]], show_progress="hidden")
-    c["resume"].click(lambda task, run, label, steps: resume_html(run, label, steps, ctx, task or ""),
-                      inputs=[c["task_id"], c["run"], c["checkpoint"], c["steps"]], outputs=[c["status"]],
-                      _js="hypernetExtStartJob")
+
+    def page_opened(current):
+        runs_update = refresh_runs(current)
+        return (runs_update, *show(runs_update["value"]), *live_values(ctx.jobs))
+    on_page_load(page_opened, inputs=[c["run"]], outputs=[c["run"], *shown, *live_outputs(c)])
+
+    def tab_opened(current, *picked):  # keeps the checkpoints picked, unlike a page that opens afresh
+        runs_update = refresh_runs(current)
+        return (runs_update, *refresh(runs_update["value"], *picked))
+    c["on_tab_open"] = (tab_opened, [c["run"], *live[1:]], [c["run"], *live_outputs(c), *shown])
+    c["resume"].click(lambda task, run, label, steps: (resume_html(run, label, steps, ctx, task or ""),
+                                                      status_html(status(ctx))),
+                      inputs=[c["task_id"], c["run"], c["checkpoint"], c["steps"]],
+                      outputs=[c["message"], c["status"]], _js="hypernetExtStartJob")
     return c

@@ -9,7 +9,8 @@ from ..service import (TRAIN_INPUTS, TRAIN_OPTION_CLASSES, describe_start, inter
                        training_defaults, training_options)
 from . import messages
 from .context import PanelContext
-from .live import live_values, status_html
+from .live import live_outputs, status_html, wire_live_view
+from .page_events import on_page_load
 from .option_components import build_options, panel_specs, titles_html
 
 # (group, accordion title): None keeps the group open at the top; groups declared later go to "More options".
@@ -21,21 +22,23 @@ FIELDS = (*TRAIN_INPUTS, *(spec.name for spec in SPECS), "preview_from_txt2img")
 
 
 def start_html(values: dict, ctx: PanelContext, txt2img: Optional[Sequence] = None, task_id: str = "") -> str:
-    """Validate and start training; an error leaves every field as typed and shows what to fix."""
+    """Validate and start training; the message (an error leaves every field as typed and shows what to fix).
+
+    The message has a place of its own beside the live view: a status refresh never overwrites it,
+    and an error is not shown inside the previous job's table."""
     try:
         options = training_options(values, ctx, txt2img)
         job = start_training(options, ctx)
         job.data["task_id"] = task_id
     except HypernetError as exc:
-        return messages.error(str(exc)) + status_html(status(ctx))
-    return messages.ok(describe_start(options)) + status_html(status(ctx))
+        return messages.error(str(exc))
+    return messages.ok(describe_start(options))
 
 
 def interrupt_html(ctx: PanelContext) -> str:
     if not interrupt(ctx):
-        return messages.note("No job is running.") + status_html(status(ctx))
-    return messages.note("Interrupting: the current step finishes and a checkpoint is saved.") + \
-        status_html(status(ctx))
+        return messages.note("No job is running.")
+    return messages.note("Interrupting: the current step finishes and a checkpoint is saved.")
 
 
 def hypernetwork_choices(ctx: PanelContext) -> list[str]:
@@ -68,6 +71,7 @@ def build(ctx: PanelContext, prefix: str = "hnx_train") -> dict:
             with gr.Row():
                 c["start"] = gr.Button("Train hypernetwork", variant="primary", elem_id=f"{prefix}_start")
                 c["interrupt"] = gr.Button("Interrupt", elem_id=f"{prefix}_interrupt")
+            c["message"] = gr.HTML(elem_id=f"{prefix}_message")
         with gr.Column(scale=2, elem_id=f"{prefix}_live", elem_classes=["hnx-live-column"]):
             with gr.Row():
                 c["refresh"] = gr.Button("Refresh status", size="sm", elem_id=f"{prefix}_live_refresh")
@@ -87,15 +91,17 @@ def _wire(gr, c: dict, ctx: PanelContext) -> None:
 
     def start(task_id, *values):
         fields, txt2img = values[:len(FIELDS)], values[len(FIELDS):]
-        return start_html(dict(zip(FIELDS, fields)), ctx, txt2img or None, task_id or "")
-    c["start"].click(start, inputs=inputs, outputs=[c["status"]], _js="hypernetExtStartJob")
-    c["interrupt"].click(lambda: interrupt_html(ctx), outputs=[c["status"]])
-    c["refresh"].click(lambda: live_values(ctx.jobs), outputs=[c["status"], c["loss_plot"], c["preview_image"]],
-                       show_progress="hidden")
+        return start_html(dict(zip(FIELDS, fields)), ctx, txt2img or None, task_id or ""), status_html(status(ctx))
+    c["start"].click(start, inputs=inputs, outputs=[c["message"], c["status"]], _js="hypernetExtStartJob")
+    c["interrupt"].click(lambda: (interrupt_html(ctx), status_html(status(ctx))), outputs=[c["message"], c["status"]])
+    wire_live_view(c, ctx.jobs)
 
     def refresh_list(current):
         names = hypernetwork_choices(ctx)
         return gr.Dropdown.update(choices=names, value=current if current in names else (names[0] if names else None))
     c["refresh_list"].click(refresh_list, inputs=[c["hypernetwork"]], outputs=[c["hypernetwork"]],
                             show_progress="hidden")
+    on_page_load(refresh_list, inputs=[c["hypernetwork"]], outputs=[c["hypernetwork"]])
+    c["on_tab_open"] = (lambda current: (refresh_list(current), *c["live_refresh_fn"]()), [c["hypernetwork"]],
+                        [c["hypernetwork"], *live_outputs(c)])
     c["refresh_list_fn"] = refresh_list

@@ -43,6 +43,17 @@ def ui_train_tabs(params: Any) -> None:
     on_ui_train_tabs(params)
 
 
+def before_component(component: Any, **kwargs: Any) -> None:
+    """Called for every component the webui builds: cheap unless it is the Train tab's output column."""
+    from .panels.live_column import live_column
+    live_column.before_component(component, **kwargs)
+
+
+def after_component(component: Any, **kwargs: Any) -> None:
+    from .panels.live_column import live_column
+    live_column.after_component(component, **kwargs)
+
+
 def script_unloaded() -> None:
     runtime.detach()
 
@@ -51,6 +62,8 @@ CALLBACKS = (
     ("on_before_ui", before_ui),
     ("on_ui_settings", settings.register_settings),
     ("on_ui_train_tabs", ui_train_tabs),
+    ("on_before_component", before_component),
+    ("on_after_component", after_component),
     ("on_app_started", app_started),
     ("on_model_loaded", model_loaded),
     ("on_infotext_pasted", infotext_pasted),

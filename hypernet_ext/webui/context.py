@@ -41,6 +41,11 @@ def _log_dir() -> str:
     return os.path.join(base, "textual_inversion", "hypernet_ext")
 
 
+def _builtin_trainer_runs() -> list[str]:
+    """The webui's own trainer writes `textual_inversion/<date>/<name>/` under its working directory."""
+    return [os.path.join(os.getcwd(), "textual_inversion")]
+
+
 def _model_widths() -> tuple[int, ...]:
     from modules import shared
     return runtime.model_widths(getattr(shared, "sd_model", None))
@@ -54,4 +59,5 @@ def _host() -> Any:
 def webui_context(preview_inputs: Optional[list] = None) -> HostContext:
     return HostContext(hypernetwork_dirs=settings.hypernetwork_folders, log_dir=_log_dir, host=_host,
                        model_widths=_model_widths, jobs=job_manager(), defaults=settings.training_defaults(),
-                       preview_inputs=preview_inputs, library_factory=lambda: runtime.library)
+                       preview_inputs=preview_inputs, library_factory=lambda: runtime.library,
+                       other_run_roots=_builtin_trainer_runs)

@@ -13,6 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+LONG = 180_000  # ms: the longest any one step of a browser test may wait
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -71,3 +72,25 @@ def stop_ui(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(20)
+
+
+# -- driving the standalone UI's panels (ids are the panels' elem_ids) ---------------------------------
+def text_input(page, elem_id: str):
+    return page.locator(f"#{elem_id}").locator("textarea, input").first
+
+
+def set_text(page, elem_id: str, value) -> None:
+    box = text_input(page, elem_id)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def tab(page, title: str) -> None:
+    page.locator("#hnx_tabs .tab-nav button", has_text=title).first.click()
+
+
+def wait_state(page, status_id: str, state: str, kind: str = "") -> None:
+    """Wait for the live view to show a job of `kind` (any when empty) in `state`; a live view shows the
+    last job of any kind, e.g. a finished preprocessing job until training starts."""
+    of_kind = f'[data-hnx-kind="{kind}"]' if kind else ""
+    page.locator(f'#{status_id} [data-hnx-state="{state}"]{of_kind}').first.wait_for(timeout=LONG)

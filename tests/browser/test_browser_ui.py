@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from helpers_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, skip_reason, start_ui, stop_ui
+from helpers_browser import (ARTIFACTS, CHROMIUM_ARGS, LONG, chromium_path, set_text, skip_reason, start_ui, stop_ui,
+                             tab, text_input, wait_state)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REASON = skip_reason()
@@ -15,8 +16,6 @@ if REASON:
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-LONG = 180_000
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +54,6 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def text_input(page, elem_id: str):
-    return page.locator(f"#{elem_id}").locator("textarea, input").first
-
-
-def set_text(page, elem_id: str, value) -> None:
-    box = text_input(page, elem_id)
-    box.fill(str(value))
-    box.press("Tab")
-
-
-def tab(page, title: str) -> None:
-    page.locator("#hnx_tabs .tab-nav button", has_text=title).first.click()
-
-
 def choose_option(page, elem_id: str, text: str, refresh_id: str, attempts: int = 12) -> None:
     """Refresh a gradio dropdown's choices from the server, then pick `text`.
 
@@ -86,10 +71,6 @@ def choose_option(page, elem_id: str, text: str, refresh_id: str, attempts: int 
             page.keyboard.press("Escape")
     shot(page, f"failed-choose-{elem_id}")
     raise AssertionError(f"option {text!r} never appeared in #{elem_id}")
-
-
-def wait_state(page, status_id: str, state: str) -> None:
-    page.locator(f'#{status_id} [data-hnx-state="{state}"]').first.wait_for(timeout=LONG)
 
 
 def test_1_create(page, workspace):
@@ -132,7 +113,7 @@ def test_3_train_with_live_view(page, workspace):
     set_text(page, "hnx_train_preview_every", 2)
     set_text(page, "hnx_train_learning_rate", "0.001")
     page.locator("#hnx_train_start").click()
-    wait_state(page, "hnx_train_live_status", "finished")
+    wait_state(page, "hnx_train_live_status", "finished", kind="training")
     status = page.locator("#hnx_train_live_status").first.first
     expect(status).to_contain_text("4 / 4")
     expect(status).to_contain_text("Loss")
@@ -171,7 +152,7 @@ def test_5_resume(page, workspace):
     step = int(last.split("|")[0].split()[1])
     set_text(page, "hnx_resume_steps", step + 2)
     page.locator("#hnx_resume_start").click()
-    expect(page.locator("#hnx_resume_live_status").first).to_contain_text("exactly, with its optimizer state", timeout=LONG)
+    expect(page.locator("#hnx_resume_message").first).to_contain_text("exactly, with its optimizer state", timeout=LONG)
     wait_state(page, "hnx_resume_live_status", "finished")
     expect(page.locator("#hnx_resume_live_status").first).to_contain_text(f"{step + 2} / {step + 2}")
     shot(page, "5-resume")

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 API_PREFIX = "/hypernet-ext/v1"
-ROUTER_MODULES: list[str] = ["library", "jobs"]
+ROUTER_MODULES: list[str] = ["library", "jobs", "use_checkpoint"]
 
 
 def mount_api(app: Any, modules: list[str] | None = None) -> list[str]:

@@ -15,11 +15,14 @@ WEBUI_TAB_SUFFIX = " (hypernet-ext)"  # the webui's own "Create hypernetwork" / 
 
 def on_ui_train_tabs(params: Any) -> None:
     """Add our four panels as tabs inside the webui's Train tab."""
-    from ...ui.panels import build_panel_tabs
-    panels = build_panel_tabs(webui_context(list(getattr(params, "txt2img_preview_params", None) or []) or None),
-                              tab_prefix="hnx_train_tab", title_suffix=WEBUI_TAB_SUFFIX)
+    from ...ui.panels import TABS, build_panel_tabs
+    from .live_column import LIVE_PANELS, live_column
+    ctx = webui_context(list(getattr(params, "txt2img_preview_params", None) or []) or None)
+    panels = build_panel_tabs(ctx, tab_prefix="hnx_train_tab", title_suffix=WEBUI_TAB_SUFFIX)
     for tab in panels["tabs"].values():
         namespace_saved_values(tab)
+    # the live view moves to the Train tab's right-hand column once the webui builds it (live_column.py)
+    live_column.panels_built(panels, ctx.jobs, [title + WEBUI_TAB_SUFFIX for title, key in TABS if key in LIVE_PANELS])
 
 
 UI_CONFIG_SOURCE = "hypernet_ext"

@@ -85,6 +85,24 @@ def ui_train_tabs_callback(params: UiTrainTabParams):
     _run("ui_train_tabs", params)
 
 
+def before_component_callback(component, **kwargs):
+    """The real webui calls this from its patched gradio component constructors, before each one."""
+    for c in ordered_callbacks("before_component"):
+        try:
+            c.callback(component, **kwargs)
+        except Exception:
+            errors.report(f"Error executing callback before_component for {c.script}", exc_info=True)
+
+
+def after_component_callback(component, **kwargs):
+    """... and this after each one (layouts included), with the constructor's keyword arguments."""
+    for c in ordered_callbacks("after_component"):
+        try:
+            c.callback(component, **kwargs)
+        except Exception:
+            errors.report(f"Error executing callback after_component for {c.script}", exc_info=True)
+
+
 def ui_settings_callback():
     _run("ui_settings")
 
