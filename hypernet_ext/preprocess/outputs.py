@@ -14,7 +14,7 @@ from PIL import Image
 
 from ..atomic_files import atomic_write
 from ..errors import HypernetError
-from ..safe_paths import inside, read_regular_text, safe_component
+from ..safe_paths import read_regular_text, safe_component
 
 DEBUG_FOLDER = "focal-debug"
 _UNSAFE = re.compile(r"[^\w.\-]+")

@@ -64,7 +64,6 @@ class SDXLUNetConfig:
 
     def diffusers_kwargs(self) -> dict:
         """Keyword arguments of diffusers' `UNet2DConditionModel` for this structure."""
-        levels = len(self.channel_mult)
         attention = [d > 0 for d in self.transformer_depth]
         down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention)
         up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention))

@@ -21,7 +21,6 @@ from .data_options import DataOptions
 from .options import PreviewOptions, TrainingOptions
 from .stop_reason import StopReason
 from .run_folder import CHECKPOINT_FOLDER, SETTINGS_GLOB, latest_settings, new_run_dir, saved_option_values
-from .trainer import train_hypernetwork
 
 EXIT_INTERRUPTED = 130
 

@@ -30,7 +30,6 @@ from ..progress import Cancelled, Progress
 from ..storage import load_hypernetwork
 from ..widths import host_family, width_warning
 from ..attach import attach_hypernetworks
-from .data import TrainingData
 from .checkpoints import checkpoint_path, load_resume_state, same_file, save_checkpoint
 from .grad_checkpoint import GradientCheckpointing
 from .guard import LossGuard, all_finite, divergence_advice

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,28 @@ def stop_ui(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(20)
+
+
+@contextmanager
+def ui_page(tmp: Path, ready_script: str | None = None):
+    """A headless Chromium page on a standalone UI serving `tmp`, once the Create panel is drawn (and
+    `ready_script`, a JS predicate, holds); the UI and the browser are stopped afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    process, url = start_ui(tmp)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#hnx_create_name", timeout=LONG)
+            if ready_script:
+                page.wait_for_function(ready_script, timeout=LONG)
+            yield page
+            browser.close()
+    finally:
+        stop_ui(process)
 
 
 # -- driving the standalone UI's panels (ids are the panels' elem_ids) ---------------------------------

@@ -7,14 +7,14 @@ import itertools
 
 import pytest
 
-from helpers_browser import ARTIFACTS, CHROMIUM_ARGS, chromium_path, skip_reason, start_ui, stop_ui
+from helpers_browser import ARTIFACTS, skip_reason, ui_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REASON = skip_reason()
 if REASON:
     pytest.skip(f"browser tests skipped: {REASON}", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from hypernet_ext.training.run_folder import CHECKPOINT_COLUMNS  # noqa: E402
 
@@ -39,18 +39,8 @@ def workspace(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(workspace):
-    process, url = start_ui(workspace)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector("#hnx_create_name", timeout=LONG)
-            yield page
-            browser.close()
-    finally:
-        stop_ui(process)
+    with ui_page(workspace) as page:
+        yield page
 
 
 def tab(page, title: str) -> None:
