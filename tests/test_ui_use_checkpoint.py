@@ -76,3 +76,20 @@ def test_a_tag_naming_a_run_checkpoint_says_how_to_use_it(tmp_path):
     use(ctx, chosen_path(ctx, checkpoint_choices(ctx)[1]), "", False)
     image, info = generate(ctx, "a cat <hypernet:style-4:1>", "", 1, 7.0, 1, 64, 64)
     assert "Hypernetworks applied: style-4:1" in info and "is a checkpoint of run" not in info
+
+
+def test_opening_the_resume_tab_rereads_the_use_list(tmp_path):
+    """A run made after the page opened (e.g. trained from the CLI) is offered when the Resume tab opens."""
+    import gradio as gr
+    from hypernet_ext.ui import resume_panel
+    ctx = make_context(tmp_path)
+    make_run(tmp_path / "runs")
+    with gr.Blocks():
+        c = resume_panel.build(ctx)
+    assert len(c["run_checkpoint"].choices) == 2
+    make_run(tmp_path / "runs", name="later", stamp="20260103-000000", steps=(6,))
+    fn, inputs, outputs = c["on_tab_open"]
+    values = [component.value for component in inputs]
+    updates = fn(*values)
+    assert len(updates) == len(outputs) and outputs[-1] is c["run_checkpoint"]
+    assert any(label.startswith("later-6.pt") for label in updates[-1]["choices"])

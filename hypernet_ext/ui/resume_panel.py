@@ -136,10 +136,13 @@ def build(ctx: PanelContext, prefix: str = "hnx_resume") -> dict:
         return (runs_update, *show(runs_update["value"]), *live_values(ctx.jobs))
     on_page_load(page_opened, inputs=[c["run"]], outputs=[c["run"], *shown, *live_outputs(c)])
 
-    def tab_opened(current, *picked):  # keeps the checkpoints picked, unlike a page that opens afresh
+    def tab_opened(current, *rest):  # keeps the checkpoints picked, unlike a page that opens afresh
+        *picked, use_choice = rest
         runs_update = refresh_runs(current)
-        return (runs_update, *refresh(runs_update["value"], *picked))
-    c["on_tab_open"] = (tab_opened, [c["run"], *live[1:]], [c["run"], *live_outputs(c), *shown])
+        return (runs_update, *refresh(runs_update["value"], *picked),
+                c["run_checkpoint_refresh_fn"](use_choice))  # "Use a checkpoint": runs made since the page opened
+    c["on_tab_open"] = (tab_opened, [c["run"], *live[1:], c["run_checkpoint"]],
+                        [c["run"], *live_outputs(c), *shown, c["run_checkpoint"]])
     c["resume"].click(lambda task, run, label, steps: (resume_html(run, label, steps, ctx, task or ""),
                                                       status_html(status(ctx))),
                       inputs=[c["task_id"], c["run"], c["checkpoint"], c["steps"]],
