@@ -147,9 +147,20 @@ def attached(unet, setting):
         yield
 
 
-def sync(device):
+def sync(device) -> None:
+    """Wait for queued GPU work, so a timer reads what ran (device: a torch.device or its name)."""
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed(fn, device) -> float:
+    """Seconds one call of `fn` takes on `device`, its queued GPU work included."""
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
 
 
 def time_generation(unet, shape, inputs, setting, device, steps: int) -> float:

@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -34,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_inference import DTYPES, build_unet, make_inputs, to_dtype  # noqa: E402
+from bench_inference import DTYPES, build_unet, make_inputs, timed, to_dtype  # noqa: E402
 from hypernet_ext import create_hypernetwork  # noqa: E402
 from hypernet_ext.attach import attach_hypernetworks, attention_widths  # noqa: E402
 from hypernet_ext.errors import InvalidOptionError  # noqa: E402
@@ -87,19 +86,6 @@ class Runner:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def _status_kib(field: str) -> int:

@@ -16,14 +16,15 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_inference import timed  # noqa: E402
 
 from hypernet_ext import create_hypernetwork  # noqa: E402
 from hypernet_ext.attach import attach_hypernetworks  # noqa: E402
@@ -41,19 +42,6 @@ def write_images(folder: Path, count: int, size: int) -> Path:
         Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
         (folder / f"{i}.txt").write_text(f"a photo, tag{i}")
     return folder
-
-
-def sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def main() -> None:

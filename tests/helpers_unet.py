@@ -50,3 +50,15 @@ def unet_inputs(context_dim: int = TINY_CONTEXT_DIM, batch: int = 2, size: int =
 def run_unet(unet: nn.Module, inputs) -> torch.Tensor:
     latents, timesteps, context = inputs
     return unet(latents, timesteps=timesteps, context=context)
+
+
+def all_hooks(module: nn.Module) -> list:
+    """Every forward (pre-)hook installed anywhere in `module`."""
+    return [h for m in module.modules() for h in (*m._forward_pre_hooks.values(), *m._forward_hooks.values())]
+
+
+def count_calls(module: nn.Module) -> list:
+    """A list that grows by one at each forward of `module`."""
+    calls = []
+    module.register_forward_hook(lambda *a: calls.append(1))
+    return calls

@@ -11,7 +11,7 @@ from torch import nn
 import hypernet_ext as hx
 from hypernet_ext.attach import (HypernetworkAttachment, attach_hypernetworks, attention_widths,
                                  find_attention_modules)
-from helpers_unet import TINY_CONTEXT_DIM, run_unet, tiny_ldm_unet, unet_inputs
+from helpers_unet import TINY_CONTEXT_DIM, all_hooks, count_calls, run_unet, tiny_ldm_unet, unet_inputs
 
 WIDTHS = (TINY_CONTEXT_DIM, 32, 64)
 
@@ -42,16 +42,6 @@ def reference_unet(unet, pairs):
         module.to_k = ReferenceProjection(module.to_k, pairs, "k")
         module.to_v = ReferenceProjection(module.to_v, pairs, "v")
     return ref
-
-
-def all_hooks(module):
-    return [h for m in module.modules() for h in (*m._forward_pre_hooks.values(), *m._forward_hooks.values())]
-
-
-def count_calls(module):
-    calls = []
-    module.register_forward_hook(lambda *a: calls.append(1))
-    return calls
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 import hypernet_ext as hx
 from hypernet_ext.apply import apply_hypernetworks
 from hypernet_ext.attach import attach_hypernetworks
-from helpers_unet import TINY_CONTEXT_DIM, run_unet, tiny_ldm_unet, unet_inputs
+from helpers_unet import TINY_CONTEXT_DIM, all_hooks, count_calls, run_unet, tiny_ldm_unet, unet_inputs
 
 WIDTHS = (TINY_CONTEXT_DIM, 32, 64)
 
@@ -15,16 +15,6 @@ WIDTHS = (TINY_CONTEXT_DIM, 32, 64)
 def make_hn(name="a", seed=0, sizes=WIDTHS, **options):
     options.setdefault("activation", "relu")
     return hx.create_hypernetwork(name, sizes=sizes, init_std=0.2, seed=seed, **options)
-
-
-def all_hooks(module):
-    return [h for m in module.modules() for h in (*m._forward_pre_hooks.values(), *m._forward_hooks.values())]
-
-
-def count_calls(module):
-    calls = []
-    module.register_forward_hook(lambda *a: calls.append(1))
-    return calls
 
 
 @pytest.fixture(scope="module")

@@ -117,3 +117,24 @@ def wait_state(page, status_id: str, state: str, kind: str = "") -> None:
     last job of any kind, e.g. a finished preprocessing job until training starts."""
     of_kind = f'[data-hnx-kind="{kind}"]' if kind else ""
     page.locator(f'#{status_id} [data-hnx-state="{state}"]{of_kind}').first.wait_for(timeout=LONG)
+
+
+def choose_option(page, elem_id: str, text: str, refresh_id: str, attempts: int = 12) -> None:
+    """Refresh a gradio dropdown's choices from the server, then pick `text`.
+
+    Opening the list before the refresh round-trip has landed shows the old choices, so refresh and
+    reopen until the option appears (bounded: 12 tries of 5 s).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        page.locator(f"#{refresh_id}").click()
+        page.wait_for_timeout(500)
+        page.locator(f"#{elem_id} input").click()
+        try:
+            page.locator("ul.options li", has_text=text).first.click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    page.screenshot(path=str(ARTIFACTS / f"failed-choose-{elem_id}.png"), full_page=True)
+    raise AssertionError(f"option {text!r} never appeared in #{elem_id}")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from helpers_browser import (ARTIFACTS, LONG, set_text, skip_reason, ui_page,
+from helpers_browser import (ARTIFACTS, LONG, choose_option, set_text, skip_reason, ui_page,
                              tab, text_input, wait_state)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -14,7 +14,6 @@ REASON = skip_reason()
 if REASON:
     pytest.skip(f"browser tests skipped: {REASON}", allow_module_level=True)
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 
@@ -41,25 +40,6 @@ def page(workspace):
 
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def choose_option(page, elem_id: str, text: str, refresh_id: str, attempts: int = 12) -> None:
-    """Refresh a gradio dropdown's choices from the server, then pick `text`.
-
-    Opening the list before the refresh round-trip has landed shows the old choices, so refresh and
-    reopen until the option appears (bounded: 12 tries of 5 s).
-    """
-    for _ in range(attempts):
-        page.locator(f"#{refresh_id}").click()
-        page.wait_for_timeout(500)
-        page.locator(f"#{elem_id} input").click()
-        try:
-            page.locator("ul.options li", has_text=text).first.click(timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    shot(page, f"failed-choose-{elem_id}")
-    raise AssertionError(f"option {text!r} never appeared in #{elem_id}")
 
 
 def test_1_create(page, workspace):

@@ -7,14 +7,13 @@ import re
 
 import pytest
 
-from helpers_browser import ARTIFACTS, skip_reason, ui_page
+from helpers_browser import ARTIFACTS, choose_option, skip_reason, text_input, ui_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REASON = skip_reason()
 if REASON:
     pytest.skip(f"browser tests skipped: {REASON}", allow_module_level=True)
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from hypernet_ext.hypernetwork import create_hypernetwork  # noqa: E402
@@ -52,30 +51,11 @@ def page(workspace):
         yield page
 
 
-def text_input(page, elem_id: str):
-    return page.locator(f"#{elem_id}").locator("textarea, input").first
-
-
-def choose_after_refresh(page, elem_id: str, text: str, refresh_id: str, attempts: int = 12) -> None:
-    """Press refresh, open the dropdown and pick `text` (retried: the refresh round-trip may land late)."""
-    for _ in range(attempts):
-        page.locator(f"#{refresh_id}").click()
-        page.wait_for_timeout(500)
-        page.locator(f"#{elem_id} input").click()
-        try:
-            page.locator("ul.options li", has_text=text).first.click(timeout=5_000)
-            return
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    page.screenshot(path=str(ARTIFACTS / f"failed-choose-{elem_id}.png"), full_page=True)
-    raise AssertionError(f"option {text!r} never appeared in #{elem_id}")
-
-
 def test_a_trained_checkpoint_is_copied_and_rendered_from_generate(page, workspace):
     run = make_run(workspace / "runs", steps=(2, 4))  # training finished while the page was open
     trained = run / "hypernetworks" / "style-4.pt"
     page.locator("#hnx_tabs .tab-nav button", has_text="Generate").first.click()
-    choose_after_refresh(page, "hnx_generate_run_checkpoint", f"style-4.pt (step 4) in {RUN}", "hnx_generate_refresh")
+    choose_option(page, "hnx_generate_run_checkpoint", f"style-4.pt (step 4) in {RUN}", "hnx_generate_refresh")
     expect(text_input(page, "hnx_generate_use_name")).to_have_value("style-4", timeout=LONG)
     page.locator("#hnx_generate_use_button").click()
     info = page.locator("#hnx_generate_use_info .hnx-ok")
@@ -96,7 +76,7 @@ def test_a_trained_checkpoint_is_copied_and_rendered_from_generate(page, workspa
 
 def test_the_name_of_an_existing_file_is_kept_unless_overwrite_is_ticked(page, workspace):
     untrained = (workspace / "hypernetworks" / "style.pt").read_bytes()
-    choose_after_refresh(page, "hnx_generate_run_checkpoint", f"style-2.pt (step 2) in {RUN}", "hnx_generate_refresh")
+    choose_option(page, "hnx_generate_run_checkpoint", f"style-2.pt (step 2) in {RUN}", "hnx_generate_refresh")
     name = text_input(page, "hnx_generate_use_name")
     expect(name).to_have_value("style-2", timeout=LONG)
     name.fill("style")
@@ -119,7 +99,7 @@ def test_resume_tab_offers_the_checkpoint_chosen_there(page, workspace):
     page.locator("#hnx_resume_refresh_runs").click()
     run_box = text_input(page, "hnx_resume_run")
     if run_box.input_value() != str(workspace / "runs" / RUN):  # the list read at start-up was empty
-        choose_after_refresh(page, "hnx_resume_run", RUN, "hnx_resume_refresh_runs")
+        choose_option(page, "hnx_resume_run", RUN, "hnx_resume_refresh_runs")
     page.locator("#hnx_resume_show").click()
     expect(text_input(page, "hnx_resume_checkpoint")).to_have_value(re.compile("style-4.pt"), timeout=LONG)
     page.locator("#hnx_resume_use").click()  # open the accordion
